@@ -1,0 +1,107 @@
+"""The command line: `run` trains and scores a matrix, `report` tabulates a run directory.
+
+    python -m benchmark run --matrix quick --data-dir ../shared/data
+    python -m benchmark report runs/quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from benchmark.errors import BenchmarkError, ConfigError
+
+logger = logging.getLogger(__name__)
+
+
+class RunCommand:
+    """Train and score every unfinished cell of a matrix."""
+
+    name = "run"
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--matrix", required=True, help="preset name or path to a .toml file")
+        parser.add_argument("--out", type=Path, help="run directory (default: runs/<matrix name>)")
+        parser.add_argument(
+            "--data-dir", type=Path,
+            help="folder with MNIST's IDX gz files (itself or its mnist/ subfolder); "
+            "default: download with torchvision into the cache",
+        )  # fmt: skip
+        parser.add_argument("--cache-dir", type=Path, help="default: $GAN_ROBUSTNESS_CACHE or ~/.cache/gan-robustness")
+        parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+
+    @staticmethod
+    def execute(args: argparse.Namespace) -> int:
+        import torch
+
+        from benchmark.data import default_cache_dir
+        from benchmark.matrix import load_matrix
+        from benchmark.runner import RunContext, resolve_device, run_matrix
+
+        matrix = load_matrix(args.matrix)
+        if args.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("--device 'cuda' was asked for but torch sees no CUDA device; use auto or cpu")
+        context = RunContext(
+            out_dir=args.out or Path("runs") / matrix.name,
+            data_dir=args.data_dir,
+            cache_dir=args.cache_dir or default_cache_dir(),
+            device=resolve_device(args.device),
+        )
+        summary = run_matrix(matrix, context, progress=sys.stderr.isatty())
+        print(summary.line())
+        print(f"results: {context.out_dir}")
+        return 1 if summary.failed else 0
+
+
+class ReportCommand:
+    """Tabulate the metrics of a run directory."""
+
+    name = "report"
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("run_dir", type=Path, help="a directory written by `run`")
+        parser.add_argument("--out", type=Path, help="where tables go (default: RUN_DIR/report)")
+
+    @staticmethod
+    def execute(args: argparse.Namespace) -> int:
+        from reports.tables import write_metric_tables
+
+        paths, markdown = write_metric_tables(args.run_dir, args.out or args.run_dir / "report")
+        print(markdown)
+        for path in paths:
+            print(f"wrote {path}")
+        return 0
+
+
+COMMANDS = (RunCommand, ReportCommand)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark",
+        description="Robustness benchmark for GANs trained on corrupted data.",
+    )
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("-v", "--verbose", action="store_true", help="log per-epoch detail")
+    verbosity.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command in COMMANDS:
+        sub = commands.add_parser(command.name, help=command.__doc__)
+        command.add_arguments(sub)
+        sub.set_defaults(execute=command.execute)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.execute(args)
+    except BenchmarkError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

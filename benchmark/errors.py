@@ -1,0 +1,20 @@
+"""The project's user-facing errors; every one derives from `BenchmarkError`."""
+
+from __future__ import annotations
+
+from corruptions.registry import BenchmarkError, PluginError
+
+
+class ConfigError(BenchmarkError, ValueError):
+    """A matrix file, preset or command-line option is invalid."""
+
+
+class DataError(BenchmarkError):
+    """A dataset is missing, truncated or corrupt."""
+
+
+class StoreError(BenchmarkError):
+    """A run directory cannot be used."""
+
+
+__all__ = ["BenchmarkError", "ConfigError", "DataError", "PluginError", "StoreError"]

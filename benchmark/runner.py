@@ -1,0 +1,251 @@
+"""Run the cells of a matrix: corrupt, train, sample, score, and store each one.
+
+`run_cell` is what a worker does for one cell and returns a `CellResult`;
+`run_matrix` is the driver: it skips finished cells and writes each result.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import platform
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torchvision.utils import save_image
+
+from benchmark import __version__
+from benchmark.data import ImageSet, default_cache_dir, load_mnist
+from benchmark.matrix import CLEAN, Cell, Matrix
+from benchmark.metrics import Extractor, load_or_train_extractor, score_samples
+from benchmark.store import CellResult, Scores, Store
+from benchmark.training import to_uint8, train_gan
+from corruptions import CORRUPTIONS
+from gans import GANS
+
+logger = logging.getLogger(__name__)
+
+GRID_IMAGES = 64  # images in each saved sample grid (8 x 8)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """Where data, caches and results live, and the device to train on."""
+
+    out_dir: Path
+    data_dir: Path | None = None
+    cache_dir: Path = default_cache_dir()
+    device: torch.device = torch.device("cpu")
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Counts of a finished `run_matrix`."""
+
+    total: int
+    done: int
+    diverged: int
+    failed: int
+    cached: int
+    seconds: float
+
+    def line(self) -> str:
+        return (
+            f"{self.total} cells: {self.done} done, {self.failed} failed, "
+            f"{self.diverged} diverged, {self.cached} cached in {_duration(self.seconds)}"
+        )
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' takes CUDA when present, else the CPU; 'cpu' and 'cuda' are taken as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def seed_for(seed: int, purpose: str) -> int:
+    """An independent 62-bit seed per (cell seed, purpose), so streams never overlap."""
+    digest = hashlib.sha256(f"{seed}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 2
+
+
+@functools.lru_cache(maxsize=4)
+def _mnist(split: str, data_dir: Path | None, cache_dir: Path) -> ImageSet:
+    return load_mnist(split, data_dir, cache_dir)  # type: ignore[arg-type]
+
+
+@functools.lru_cache(maxsize=2)
+def _extractor(data_dir: Path | None, cache_dir: Path, device: torch.device) -> Extractor:
+    train = _mnist("train", data_dir, cache_dir)
+    test = _mnist("test", data_dir, cache_dir)
+    return load_or_train_extractor(train, test, cache_dir, device)
+
+
+def run_cell(cell: Cell, context: RunContext) -> CellResult:
+    """Corrupt, train, sample and score one cell; never raises for a cell's own failure.
+
+    Artifacts (sample grids, final samples, generator weights) are written to
+    `cells/<id>/`; everything meant for the database is in the returned result.
+    """
+    started = time.time()
+    try:
+        return _run_cell(cell, context, started)
+    except Exception as err:  # a broken cell is recorded, never a crash of the matrix
+        logger.error("cell %s failed: %s", cell.label, err)
+        return CellResult(
+            cell.id, "failed", started, time.time(),
+            error="".join(traceback.format_exception(err)),
+        )  # fmt: skip
+
+
+def _run_cell(cell: Cell, context: RunContext, started: float) -> CellResult:
+    device = context.device
+    folder = context.out_dir / "cells" / cell.id
+    folder.mkdir(parents=True, exist_ok=True)
+
+    # build the (corrupted) training set; it depends on the seed, not on the GAN
+    train = _mnist("train", context.data_dir, context.cache_dir)
+    images = train.images[: cell.training.train_subset]
+    if cell.corruption != CLEAN:
+        corruption = CORRUPTIONS.create(cell.corruption, dict(cell.corruption_params))
+        data_rng = torch.Generator().manual_seed(seed_for(cell.seed, "data"))
+        images = corruption.corrupt(images, cell.severity, data_rng).images
+
+    # train, saving a sample grid at each checkpoint epoch
+    torch.manual_seed(seed_for(cell.seed, "weights"))
+    gan = GANS.create(cell.gan, dict(cell.gan_params))
+    gan.setup(device)
+    rng = torch.Generator(device=device).manual_seed(seed_for(cell.seed, "train"))
+    grid_latents = torch.Generator(device=device).manual_seed(seed_for(cell.seed, "grid"))
+    grid_state = grid_latents.get_state()
+
+    def checkpoint(epoch: int) -> None:
+        if epoch in cell.training.checkpoint_epochs:
+            grid_latents.set_state(grid_state)  # the same latents at every checkpoint
+            _save_grid(gan.sample(GRID_IMAGES, grid_latents), folder / f"samples-epoch{epoch:03d}.png")
+
+    outcome = train_gan(gan, images, cell.training, device, rng, on_epoch_end=checkpoint)
+    trained = time.time()
+    if outcome.diverged:
+        return CellResult(
+            cell.id, "diverged", started, trained, train_seconds=trained - started,
+            epochs_done=outcome.epochs_done, history=outcome.history, error=outcome.diverged,
+        )  # fmt: skip
+
+    # sample, save artifacts and score against clean MNIST test
+    sample_rng = torch.Generator(device=device).manual_seed(seed_for(cell.seed, "samples"))
+    samples = to_uint8(_sample(gan, cell.evaluation.samples, sample_rng))
+    _save_grid(samples[:GRID_IMAGES].float() / 127.5 - 1.0, folder / "samples.png")
+    torch.save(samples, folder / "samples.pt")
+    torch.save(gan.generator_network().state_dict(), folder / "generator.pt")
+    scores = _score(samples, context)
+    finished = time.time()
+    return CellResult(
+        cell.id, "done", started, finished, train_seconds=trained - started,
+        eval_seconds=finished - trained, epochs_done=outcome.epochs_done,
+        scores=scores, history=outcome.history,
+    )  # fmt: skip
+
+
+def _sample(gan: object, count: int, generator: torch.Generator) -> torch.Tensor:
+    chunks = [gan.sample(min(1000, count - start), generator) for start in range(0, count, 1000)]  # type: ignore[attr-defined]
+    return torch.cat(chunks)
+
+
+def _score(samples: torch.Tensor, context: RunContext, cache_name: str | None = None) -> Scores:
+    extractor = _extractor(context.data_dir, context.cache_dir, context.device)
+    test = _mnist("test", context.data_dir, context.cache_dir)
+    values = score_samples(samples, test, extractor, context.cache_dir, context.device, cache_name)
+    return Scores(values, extractor.name, extractor.hash, len(samples), len(test.images))
+
+
+def _save_grid(images: torch.Tensor, path: Path) -> None:
+    # images in [-1, 1]; save_image wants [0, 1]
+    save_image(images.detach().cpu().add(1.0).div(2.0), path, nrow=8, padding=2)
+
+
+def environment(device: torch.device) -> dict[str, str]:
+    """Versions and device, saved beside the results."""
+    import torch_fidelity
+
+    return {
+        "benchmark": __version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "torch_fidelity": torch_fidelity.__version__,
+        "device": str(device),
+    }
+
+
+def run_matrix(matrix: Matrix, context: RunContext, progress: bool = False) -> Summary:
+    """Run every unfinished cell of `matrix` one after another, storing each as it ends.
+
+    Returns:
+        Counts of done, diverged, failed and cached (skipped) cells.
+    """
+    begun = time.time()
+    store = Store(context.out_dir)
+    store.write_json("matrix.json", matrix.to_dict())
+    store.write_json("environment.json", environment(context.device))
+
+    cells = matrix.cells()
+    finished = store.finished_ids()
+    pending = [cell for cell in cells if cell.id not in finished]
+    logger.info(
+        "run matrix=%s cells=%d cached=%d out=%s device=%s",
+        matrix.name, len(cells), len(cells) - len(pending), context.out_dir, context.device,
+    )  # fmt: skip
+
+    # the real-data floor: MNIST train images scored like a generator's samples
+    _record_train_baseline(store, matrix, context)
+
+    counts = {"done": 0, "diverged": 0, "failed": 0}
+    with _progress(len(pending), progress) as bar:
+        for cell in pending:
+            result = run_cell(cell, context)
+            store.record(cell, result)
+            counts[result.status] += 1
+            _log_cell(cell, result)
+            bar.update(1)
+    store.close()
+    return Summary(len(cells), counts["done"], counts["diverged"], counts["failed"],
+                   len(cells) - len(pending), time.time() - begun)  # fmt: skip
+
+
+def _record_train_baseline(store: Store, matrix: Matrix, context: RunContext) -> None:
+    count = min(matrix.evaluation.samples, 60000)
+    extractor = _extractor(context.data_dir, context.cache_dir, context.device)
+    if store.has_baseline("mnist_train", extractor.hash, count):
+        return
+    train = _mnist("train", context.data_dir, context.cache_dir)
+    scores = _score(train.images[:count], context, cache_name=f"mnist-train-{train.checksum}-{count}")
+    store.record_baseline("mnist_train", scores)
+    logger.info("baseline name=mnist_train samples=%d fid=%.4f", count, scores.values["fid"])
+
+
+def _log_cell(cell: Cell, result: CellResult) -> None:
+    metrics = ""
+    if result.scores is not None:
+        metrics = " " + " ".join(f"{k}={v:.4g}" for k, v in result.scores.values.items())
+    logger.info(
+        "cell id=%s label=%s status=%s epochs=%d train_s=%.1f eval_s=%.1f%s",
+        cell.id, cell.label, result.status, result.epochs_done,
+        result.train_seconds, result.eval_seconds, metrics,
+    )  # fmt: skip
+
+
+def _progress(total: int, enabled: bool):  # type: ignore[no-untyped-def]
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="cell", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

@@ -1,0 +1,175 @@
+"""The run directory: `results.sqlite` plus per-cell artifacts under `cells/<id>/`.
+
+Only the driver process writes the database, one transaction per finished
+cell, so a killed run loses at most the cells in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchmark.errors import StoreError
+
+logger = logging.getLogger(__name__)
+
+DATABASE = "results.sqlite"
+FINISHED = ("done", "diverged")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cells (
+    id TEXT PRIMARY KEY,
+    label TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    corruption TEXT NOT NULL,
+    severity REAL NOT NULL,
+    gan TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    started REAL,
+    finished REAL,
+    train_seconds REAL,
+    eval_seconds REAL,
+    epochs_done INTEGER,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS metrics (
+    cell_id TEXT NOT NULL REFERENCES cells(id),
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    extractor TEXT NOT NULL,
+    extractor_hash TEXT NOT NULL,
+    num_samples INTEGER NOT NULL,
+    num_reference INTEGER NOT NULL,
+    PRIMARY KEY (cell_id, name)
+);
+CREATE TABLE IF NOT EXISTS history (
+    cell_id TEXT NOT NULL REFERENCES cells(id),
+    step INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_cell ON history(cell_id);
+CREATE TABLE IF NOT EXISTS baselines (
+    name TEXT NOT NULL,
+    metric TEXT NOT NULL,
+    value REAL NOT NULL,
+    extractor TEXT NOT NULL,
+    extractor_hash TEXT NOT NULL,
+    num_samples INTEGER NOT NULL,
+    num_reference INTEGER NOT NULL,
+    PRIMARY KEY (name, metric, extractor_hash, num_samples)
+);
+"""
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Metric values with what produced them."""
+
+    values: dict[str, float]
+    extractor: str
+    extractor_hash: str
+    num_samples: int
+    num_reference: int
+
+
+@dataclass
+class CellResult:
+    """What a worker returns for one cell; the driver stores it."""
+
+    cell_id: str
+    status: str  # "done", "diverged" or "failed"
+    started: float
+    finished: float
+    train_seconds: float = 0.0
+    eval_seconds: float = 0.0
+    epochs_done: int = 0
+    scores: Scores | None = None
+    history: list[tuple[int, int, str, float]] = field(default_factory=list)  # step, epoch, name, value
+    error: str | None = None
+
+
+class Store:
+    """Read and write one run directory.
+
+    Raises:
+        StoreError: if the directory cannot be created or written.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.root / DATABASE)
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as err:
+            raise StoreError(f"run directory {str(self.root)!r} cannot be used: {err}") from err
+
+    def close(self) -> None:
+        self._db.close()
+
+    def cell_dir(self, cell_id: str) -> Path:
+        return self.root / "cells" / cell_id
+
+    def finished_ids(self) -> set[str]:
+        """Ids of cells that need no rerun (done or diverged)."""
+        marks = ",".join("?" * len(FINISHED))
+        rows = self._db.execute(f"SELECT id FROM cells WHERE status IN ({marks})", FINISHED)
+        return {row[0] for row in rows}
+
+    def record(self, cell: Any, result: CellResult) -> None:
+        """Write one finished cell, its metrics and history in a single transaction."""
+        with self._db:
+            self._db.execute("DELETE FROM metrics WHERE cell_id = ?", (cell.id,))
+            self._db.execute("DELETE FROM history WHERE cell_id = ?", (cell.id,))
+            self._db.execute(
+                "INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    cell.id, cell.label, json.dumps(cell.spec(), sort_keys=True),
+                    cell.corruption, cell.severity, cell.gan, cell.seed, result.status,
+                    result.started, result.finished, result.train_seconds,
+                    result.eval_seconds, result.epochs_done, result.error,
+                ),
+            )  # fmt: skip
+            if result.scores is not None:
+                self._db.executemany(
+                    "INSERT INTO metrics VALUES (?,?,?,?,?,?,?)",
+                    _score_rows(cell.id, result.scores),
+                )
+            self._db.executemany(
+                "INSERT INTO history VALUES (?,?,?,?,?)",
+                ((cell.id, *row) for row in result.history),
+            )
+
+    def record_baseline(self, name: str, scores: Scores) -> None:
+        """Store the metrics of a fixed image set (e.g. MNIST train) against the reference."""
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO baselines VALUES (?,?,?,?,?,?,?)",
+                _score_rows(name, scores),
+            )
+
+    def has_baseline(self, name: str, extractor_hash: str, num_samples: int) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM baselines WHERE name = ? AND extractor_hash = ? AND num_samples = ?",
+            (name, extractor_hash, num_samples),
+        ).fetchone()
+        return row is not None
+
+    def write_json(self, name: str, payload: dict[str, Any]) -> None:
+        (self.root / name).write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def _score_rows(key: str, scores: Scores) -> Iterable[tuple[Any, ...]]:
+    for metric, value in scores.values.items():
+        yield (
+            key, metric, value, scores.extractor, scores.extractor_hash,
+            scores.num_samples, scores.num_reference,
+        )  # fmt: skip

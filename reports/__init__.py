@@ -1,0 +1,1 @@
+"""Reports built from a run directory's store: tables now; thresholds and figures later."""
