@@ -1,7 +1,7 @@
 """The command line: `run` trains and scores a matrix, `report` tabulates a run directory.
 
-    python -m benchmark run --matrix quick --data-dir ../shared/data
-    python -m benchmark report runs/quick
+python -m benchmark run --matrix quick --data-dir ../shared/data
+python -m benchmark report runs/quick
 """
 
 from __future__ import annotations
@@ -30,7 +30,11 @@ class RunCommand:
             help="folder with MNIST's IDX gz files (itself or its mnist/ subfolder); "
             "default: download with torchvision into the cache",
         )  # fmt: skip
-        parser.add_argument("--cache-dir", type=Path, help="default: $GAN_ROBUSTNESS_CACHE or ~/.cache/gan-robustness")
+        parser.add_argument(
+            "--cache-dir",
+            type=Path,
+            help="default: $GAN_ROBUSTNESS_CACHE or ~/.cache/gan-robustness",
+        )
         parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
 
     @staticmethod
@@ -43,7 +47,9 @@ class RunCommand:
 
         matrix = load_matrix(args.matrix)
         if args.device == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("--device 'cuda' was asked for but torch sees no CUDA device; use auto or cpu")
+            raise ConfigError(
+                "--device 'cuda' was asked for but torch sees no CUDA device; use auto or cpu"
+            )
         context = RunContext(
             out_dir=args.out or Path("runs") / matrix.name,
             data_dir=args.data_dir,
@@ -87,7 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("-v", "--verbose", action="store_true", help="log per-epoch detail")
-    verbosity.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    verbosity.add_argument(
+        "-q", "--quiet", action="store_true", help="log warnings and errors only"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for command in COMMANDS:
         sub = commands.add_parser(command.name, help=command.__doc__)
@@ -99,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return args.execute(args)
     except BenchmarkError as err:

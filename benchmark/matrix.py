@@ -179,7 +179,9 @@ _TOP_KEYS = ("matrix", "corruptions", "gans", "training", "evaluation")
 
 def preset_names() -> list[str]:
     folder = resources.files("benchmark") / "presets"
-    return sorted(p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml"))
+    return sorted(
+        p.name.removesuffix(".toml") for p in folder.iterdir() if p.name.endswith(".toml")
+    )
 
 
 def load_matrix(name_or_path: str) -> Matrix:
@@ -220,14 +222,21 @@ def parse_matrix(data: Mapping[str, Any], source: str = "matrix") -> Matrix:
     name = _typed(head, "name", str, f"{source} [matrix]", required=True)
     seeds = _typed(head, "seeds", list, f"{source} [matrix]", default=[0])
     if not seeds or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise ConfigError(f"{source} [matrix] seeds must be a non-empty list of integers, got {seeds!r}")
+        raise ConfigError(
+            f"{source} [matrix] seeds must be a non-empty list of integers, got {seeds!r}"
+        )
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"{source} [matrix] seeds has duplicates: {seeds!r}")
 
-    corruptions = tuple(_corruption(entry, f"{source} [[corruptions]]") for entry in _array(data, "corruptions", source))
+    corruptions = tuple(
+        _corruption(entry, f"{source} [[corruptions]]")
+        for entry in _array(data, "corruptions", source)
+    )
     gans = tuple(_gan(entry, f"{source} [[gans]]") for entry in _array(data, "gans", source))
     training = _config(TrainingConfig, _table(data, "training", source), f"{source} [training]")
-    evaluation = _config(EvaluationConfig, _table(data, "evaluation", source), f"{source} [evaluation]")
+    evaluation = _config(
+        EvaluationConfig, _table(data, "evaluation", source), f"{source} [evaluation]"
+    )
     matrix = Matrix(name, tuple(seeds), corruptions, gans, training, evaluation)
 
     # expanding builds every plugin once, which validates every parameter before training
@@ -248,7 +257,11 @@ def _corruption(entry: Any, where: str) -> CorruptionEntry:
     if not severities:
         raise ConfigError(f"{where} {name!r}: severities must not be empty")
     for severity in severities:
-        if isinstance(severity, bool) or not isinstance(severity, int | float) or not 0 <= severity <= 1:
+        if (
+            isinstance(severity, bool)
+            or not isinstance(severity, int | float)
+            or not 0 <= severity <= 1
+        ):
             raise ConfigError(f"{where} {name!r}: severity {severity!r} is not a number in [0, 1]")
     params = _typed(entry, "params", dict, where, default={})
     return CorruptionEntry(name, tuple(float(s) for s in severities), params)
@@ -286,7 +299,9 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
-def _check_keys(table: Mapping[str, Any], accepted: tuple[str, ...] | list[str], where: str) -> None:
+def _check_keys(
+    table: Mapping[str, Any], accepted: tuple[str, ...] | list[str], where: str
+) -> None:
     for key in table:
         if key not in accepted:
             raise ConfigError(
@@ -302,7 +317,9 @@ def _known(registry: Any, name: str, where: str) -> None:
         raise ConfigError(f"{where}: {err}") from err
 
 
-def _table(data: Mapping[str, Any], key: str, where: str, required: bool = False) -> Mapping[str, Any]:
+def _table(
+    data: Mapping[str, Any], key: str, where: str, required: bool = False
+) -> Mapping[str, Any]:
     if key not in data:
         if required:
             raise ConfigError(f"{where} lacks the [{key}] table")
@@ -321,7 +338,12 @@ def _array(data: Mapping[str, Any], key: str, where: str) -> list[Any]:
 
 
 def _typed(
-    table: Mapping[str, Any], key: str, kind: type, where: str, required: bool = False, default: Any = None
+    table: Mapping[str, Any],
+    key: str,
+    kind: type,
+    where: str,
+    required: bool = False,
+    default: Any = None,
 ) -> Any:
     if key not in table:
         if required:

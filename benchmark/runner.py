@@ -13,7 +13,7 @@ import platform
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -26,7 +26,7 @@ from benchmark.metrics import Extractor, load_or_train_extractor, score_samples
 from benchmark.store import CellResult, Scores, Store
 from benchmark.training import to_uint8, train_gan
 from corruptions import CORRUPTIONS
-from gans import GANS
+from gans import GAN, GANS
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,8 @@ class RunContext:
 
     out_dir: Path
     data_dir: Path | None = None
-    cache_dir: Path = default_cache_dir()
-    device: torch.device = torch.device("cpu")
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,9 @@ def _run_cell(cell: Cell, context: RunContext, started: float) -> CellResult:
     def checkpoint(epoch: int) -> None:
         if epoch in cell.training.checkpoint_epochs:
             grid_latents.set_state(grid_state)  # the same latents at every checkpoint
-            _save_grid(gan.sample(GRID_IMAGES, grid_latents), folder / f"samples-epoch{epoch:03d}.png")
+            _save_grid(
+                gan.sample(GRID_IMAGES, grid_latents), folder / f"samples-epoch{epoch:03d}.png"
+            )
 
     outcome = train_gan(gan, images, cell.training, device, rng, on_epoch_end=checkpoint)
     trained = time.time()
@@ -152,8 +154,8 @@ def _run_cell(cell: Cell, context: RunContext, started: float) -> CellResult:
     )  # fmt: skip
 
 
-def _sample(gan: object, count: int, generator: torch.Generator) -> torch.Tensor:
-    chunks = [gan.sample(min(1000, count - start), generator) for start in range(0, count, 1000)]  # type: ignore[attr-defined]
+def _sample(gan: GAN, count: int, generator: torch.Generator) -> torch.Tensor:
+    chunks = [gan.sample(min(1000, count - start), generator) for start in range(0, count, 1000)]
     return torch.cat(chunks)
 
 
@@ -191,21 +193,34 @@ def run_matrix(matrix: Matrix, context: RunContext, progress: bool = False) -> S
     """
     begun = time.time()
     store = Store(context.out_dir)
+    try:
+        counts = _run_pending(matrix, context, store, progress)
+    finally:
+        store.close()
+    return Summary(
+        counts["total"], counts["done"], counts["diverged"], counts["failed"],
+        counts["cached"], time.time() - begun,
+    )  # fmt: skip
+
+
+def _run_pending(
+    matrix: Matrix, context: RunContext, store: Store, progress: bool
+) -> dict[str, int]:
     store.write_json("matrix.json", matrix.to_dict())
     store.write_json("environment.json", environment(context.device))
-
     cells = matrix.cells()
     finished = store.finished_ids()
     pending = [cell for cell in cells if cell.id not in finished]
+    counts = {"total": len(cells), "cached": len(cells) - len(pending)}
     logger.info(
         "run matrix=%s cells=%d cached=%d out=%s device=%s",
-        matrix.name, len(cells), len(cells) - len(pending), context.out_dir, context.device,
+        matrix.name, len(cells), counts["cached"], context.out_dir, context.device,
     )  # fmt: skip
 
     # the real-data floor: MNIST train images scored like a generator's samples
     _record_train_baseline(store, matrix, context)
 
-    counts = {"done": 0, "diverged": 0, "failed": 0}
+    counts.update(done=0, diverged=0, failed=0)
     with _progress(len(pending), progress) as bar:
         for cell in pending:
             result = run_cell(cell, context)
@@ -213,9 +228,7 @@ def run_matrix(matrix: Matrix, context: RunContext, progress: bool = False) -> S
             counts[result.status] += 1
             _log_cell(cell, result)
             bar.update(1)
-    store.close()
-    return Summary(len(cells), counts["done"], counts["diverged"], counts["failed"],
-                   len(cells) - len(pending), time.time() - begun)  # fmt: skip
+    return counts
 
 
 def _record_train_baseline(store: Store, matrix: Matrix, context: RunContext) -> None:
@@ -224,7 +237,9 @@ def _record_train_baseline(store: Store, matrix: Matrix, context: RunContext) ->
     if store.has_baseline("mnist_train", extractor.hash, count):
         return
     train = _mnist("train", context.data_dir, context.cache_dir)
-    scores = _score(train.images[:count], context, cache_name=f"mnist-train-{train.checksum}-{count}")
+    scores = _score(
+        train.images[:count], context, cache_name=f"mnist-train-{train.checksum}-{count}"
+    )
     store.record_baseline("mnist_train", scores)
     logger.info("baseline name=mnist_train samples=%d fid=%.4f", count, scores.values["fid"])
 

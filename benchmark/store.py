@@ -53,7 +53,7 @@ CREATE TABLE IF NOT EXISTS history (
     step INTEGER NOT NULL,
     epoch INTEGER NOT NULL,
     name TEXT NOT NULL,
-    value REAL NOT NULL
+    value REAL  -- NULL where the loss was NaN (SQLite stores NaN as NULL)
 );
 CREATE INDEX IF NOT EXISTS history_cell ON history(cell_id);
 CREATE TABLE IF NOT EXISTS baselines (
@@ -92,7 +92,9 @@ class CellResult:
     eval_seconds: float = 0.0
     epochs_done: int = 0
     scores: Scores | None = None
-    history: list[tuple[int, int, str, float]] = field(default_factory=list)  # step, epoch, name, value
+    history: list[tuple[int, int, str, float]] = field(
+        default_factory=list
+    )  # step, epoch, name, value
     error: str | None = None
 
 

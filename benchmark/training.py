@@ -59,7 +59,9 @@ def train_gan(
     """
     outcome = TrainOutcome()
     data = images.to(device)
-    shuffle = torch.Generator().manual_seed(int(torch.randint(2**62, (1,), generator=generator, device=device)))
+    shuffle = torch.Generator().manual_seed(
+        int(torch.randint(2**62, (1,), generator=generator, device=device))
+    )
     step = 0
 
     for epoch in range(1, config.epochs + 1):
@@ -81,7 +83,9 @@ def train_gan(
                 return outcome
 
         outcome.epochs_done = epoch
-        logger.debug("epoch=%d step=%d %s", epoch, step, " ".join(f"{k}={v:.4f}" for k, v in losses.items()))
+        logger.debug(
+            "epoch=%d step=%d %s", epoch, step, " ".join(f"{k}={v:.4f}" for k, v in losses.items())
+        )
         if on_epoch_end is not None:
             on_epoch_end(epoch)
     return outcome

@@ -34,9 +34,7 @@ class GaussianBlurNoise(SubsetCorruption):
     def __init__(self, *, blur_sigma: float = 1.0, noise_std: float = 0.2) -> None:
         for key, value in (("blur_sigma", blur_sigma), ("noise_std", noise_std)):
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise PluginError(
-                    f"gaussian parameter {key} must be a number >= 0, got {value!r}"
-                )
+                raise PluginError(f"gaussian parameter {key} must be a number >= 0, got {value!r}")
         self.blur_sigma = float(blur_sigma)
         self.noise_std = float(noise_std)
 
@@ -45,8 +43,12 @@ class GaussianBlurNoise(SubsetCorruption):
             kernel = gaussian_kernel(self.blur_sigma).to(batch)
             pad = len(kernel) // 2
             # separable blur: rows then columns, repeating the border pixels
-            batch = F.conv2d(F.pad(batch, (pad, pad, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1))
-            batch = F.conv2d(F.pad(batch, (0, 0, pad, pad), mode="replicate"), kernel.view(1, 1, -1, 1))
+            batch = F.conv2d(
+                F.pad(batch, (pad, pad, 0, 0), mode="replicate"), kernel.view(1, 1, 1, -1)
+            )
+            batch = F.conv2d(
+                F.pad(batch, (0, 0, pad, pad), mode="replicate"), kernel.view(1, 1, -1, 1)
+            )
         if self.noise_std > 0:
             noise = torch.randn(batch.shape, generator=generator, device=batch.device)
             batch = batch + self.noise_std * noise

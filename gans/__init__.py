@@ -1,6 +1,6 @@
 """GAN plugins: the `GAN` base class, its registry, networks and the built-ins."""
 
 from gans import vanilla as _vanilla  # noqa: F401  (registers the built-ins)
-from gans.base import GANS, GAN
+from gans.base import GAN, GANS
 
 __all__ = ["GAN", "GANS"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 from torch import nn
 
@@ -15,7 +17,7 @@ class MLPGenerator(nn.Module):
         super().__init__()
         widths = [latent_dim, 256, 512, 1024]
         layers: list[nn.Module] = []
-        for width_in, width_out in zip(widths, widths[1:], strict=False):
+        for width_in, width_out in pairwise(widths):
             layers += [nn.Linear(width_in, width_out), nn.LeakyReLU(0.2)]
         layers += [nn.Linear(widths[-1], IMAGE_PIXELS), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -32,7 +34,7 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         widths = [IMAGE_PIXELS, 1024, 512, 256]
         layers: list[nn.Module] = []
-        for width_in, width_out in zip(widths, widths[1:], strict=False):
+        for width_in, width_out in pairwise(widths):
             layers += [nn.Linear(width_in, width_out), nn.LeakyReLU(0.2), nn.Dropout(dropout)]
         layers += [nn.Linear(widths[-1], 1)]
         self.net = nn.Sequential(*layers)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from corruptions.registry import PluginError, did_you_mean
-from gans.base import GANS, GAN
+from gans.base import GAN, GANS
 from gans.networks import NETWORKS
 
 
@@ -39,7 +39,9 @@ class VanillaGAN(GAN):
                 f" accepted: {', '.join(known)}"
             )
         if not isinstance(latent_dim, int) or isinstance(latent_dim, bool) or latent_dim < 1:
-            raise PluginError(f"gan parameter latent_dim must be an integer >= 1, got {latent_dim!r}")
+            raise PluginError(
+                f"gan parameter latent_dim must be an integer >= 1, got {latent_dim!r}"
+            )
         for key, value in (("lr", lr), ("beta1", beta1)):
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise PluginError(f"gan parameter {key} must be a number >= 0, got {value!r}")

@@ -31,9 +31,14 @@ def load_metrics(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     """
     database = Path(run_dir) / "results.sqlite"
     if not database.exists():
-        raise ReportError(f"run directory {str(run_dir)!r} holds no results.sqlite; run `python -m benchmark run` first")
+        raise ReportError(
+            f"run directory {str(run_dir)!r} holds no results.sqlite; "
+            "run `python -m benchmark run` first"
+        )
     with sqlite3.connect(database) as db:
-        cells = pd.read_sql_query("SELECT id, label, corruption, severity, gan, seed, status FROM cells", db)
+        cells = pd.read_sql_query(
+            "SELECT id, label, corruption, severity, gan, seed, status FROM cells", db
+        )
         metrics = pd.read_sql_query("SELECT cell_id, name, value FROM metrics", db)
         baselines = pd.read_sql_query("SELECT name, metric, value, num_samples FROM baselines", db)
     return cells, metrics, baselines
@@ -76,7 +81,9 @@ def to_markdown(table: pd.DataFrame, baselines: pd.DataFrame) -> str:
         cells = [row.corruption, f"{row.severity:g}", row.gan, f"{row.done}/{row.seeds}"]
         for metric in metrics:
             mean, std = getattr(row, metric), getattr(row, f"{metric}_std")
-            cells.append("—" if pd.isna(mean) else f"{mean:.4g}" + ("" if pd.isna(std) else f" ± {std:.2g}"))
+            cells.append(
+                "—" if pd.isna(mean) else f"{mean:.4g}" + ("" if pd.isna(std) else f" ± {std:.2g}")
+            )
         lines.append("| " + " | ".join(cells) + " |")
 
     for name, group in baselines.groupby("name"):
@@ -88,7 +95,7 @@ def to_markdown(table: pd.DataFrame, baselines: pd.DataFrame) -> str:
 
 
 def write_metric_tables(run_dir: Path, out_dir: Path) -> tuple[list[Path], str]:
-    """Write `metrics.csv` and `metrics.md` for a run directory; returns the paths and the Markdown."""
+    """Write `metrics.csv` and `metrics.md` for a run directory; returns paths and Markdown."""
     cells, metrics, baselines = load_metrics(run_dir)
     table = metric_table(cells, metrics)
     markdown = to_markdown(table, baselines)

@@ -39,7 +39,9 @@ def test_read_idx_size_mismatch_is_reported(tmp_path: Path) -> None:
     raw = _idx_bytes(np.zeros((10, 28, 28)), IMAGE_MAGIC)
     path = tmp_path / "short.idx"
     path.write_bytes(raw[:-100])
-    with pytest.raises(DataError, match=r"holds 7756 bytes but its header \(10, 28, 28\) needs 7856"):
+    with pytest.raises(
+        DataError, match=r"holds 7756 bytes but its header \(10, 28, 28\) needs 7856"
+    ):
         read_idx(path, IMAGE_MAGIC)
 
 
@@ -63,7 +65,9 @@ def test_load_mnist_checksum_mismatch_names_the_file(tmp_path: Path) -> None:
     folder.mkdir()
     for name, _ in data.MNIST_FILES.values():
         (folder / name).write_bytes(gzip.compress(_idx_bytes(np.zeros((2, 28, 28)), IMAGE_MAGIC)))
-    with pytest.raises(DataError, match=r"train-images-idx3-ubyte\.gz' has md5 [0-9a-f]{32}, expected f68b3c2d"):
+    with pytest.raises(
+        DataError, match=r"train-images-idx3-ubyte\.gz' has md5 [0-9a-f]{32}, expected f68b3c2d"
+    ):
         load_mnist("train", tmp_path, tmp_path / "cache")
 
 
@@ -72,12 +76,16 @@ def test_load_mnist_truncated_real_file_is_a_checksum_error(tmp_path: Path, data
     shutil.copytree(data_dir / "mnist", folder)
     path = folder / "t10k-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:1000])
-    with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz' has md5 .* truncated or corrupt"):
+    with pytest.raises(
+        DataError, match=r"t10k-images-idx3-ubyte\.gz' has md5 .* truncated or corrupt"
+    ):
         load_mnist("test", tmp_path, tmp_path / "cache")
 
 
 def test_load_mnist_data_dir_without_mnist(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"--data-dir '.*' holds no MNIST; expected train-images-idx3-ubyte\.gz"):
+    with pytest.raises(
+        DataError, match=r"--data-dir '.*' holds no MNIST; expected train-images-idx3-ubyte\.gz"
+    ):
         load_mnist("train", tmp_path, tmp_path / "cache")
 
 
@@ -90,7 +98,11 @@ def test_load_mnist_offline_download_error_says_where_to_put_files(
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz")
 
     monkeypatch.setattr(torchvision.datasets, "MNIST", offline)
-    with pytest.raises(DataError, match=r"could not be downloaded \(RuntimeError: .*\); put .* in DIR/mnist/ and pass --data-dir DIR"):
+    with pytest.raises(
+        DataError,
+        match=r"could not be downloaded \(RuntimeError: .*\); "
+        r"put .* in DIR/mnist/ and pass --data-dir DIR",
+    ):
         load_mnist("train", None, tmp_path)
 
 

@@ -41,7 +41,11 @@ def test_matrix_severity_zero_is_one_clean_cell_for_every_corruption() -> None:
         ]
     )
     cells = parse_matrix(data).cells()
-    assert [(c.corruption, c.severity) for c in cells] == [(CLEAN, 0.0), ("gaussian", 0.5), ("gaussian", 0.2)]
+    assert [(c.corruption, c.severity) for c in cells] == [
+        (CLEAN, 0.0),
+        ("gaussian", 0.5),
+        ("gaussian", 0.2),
+    ]
     assert cells[0].corruption_params == ()
 
 
@@ -49,7 +53,9 @@ def test_matrix_cell_id_fills_defaults_and_is_stable() -> None:
     implicit = parse_matrix(_matrix()).cells()
     explicit = parse_matrix(
         _matrix(
-            corruptions=[{"name": "gaussian", "severities": [0.0, 0.5], "params": {"blur_sigma": 1.0}}],
+            corruptions=[
+                {"name": "gaussian", "severities": [0.0, 0.5], "params": {"blur_sigma": 1.0}}
+            ],
             gans=[{"name": "vanilla", "params": {"network": "mlp", "lr": 0.0002}}],
         )
     ).cells()
@@ -62,7 +68,9 @@ def test_matrix_cell_id_fills_defaults_and_is_stable() -> None:
 def test_matrix_list_params_are_swept() -> None:
     data = _matrix(
         matrix={"name": "t", "seeds": [0, 1]},
-        corruptions=[{"name": "gaussian", "severities": [0.3], "params": {"noise_std": [0.1, 0.3]}}],
+        corruptions=[
+            {"name": "gaussian", "severities": [0.3], "params": {"noise_std": [0.1, 0.3]}}
+        ],
     )
     cells = parse_matrix(data).cells()
     assert len(cells) == 4
@@ -73,26 +81,51 @@ def test_matrix_list_params_are_swept() -> None:
     ("data", "message"),
     [
         (_matrix(extra=1), r"matrix has unknown key 'extra'; accepted: matrix, corruptions"),
-        (_matrix(training={"epoch": 3}), r"\[training\] has unknown key 'epoch' \(did you mean 'epochs'\?\)"),
+        (
+            _matrix(training={"epoch": 3}),
+            r"\[training\] has unknown key 'epoch' \(did you mean 'epochs'\?\)",
+        ),
         (_matrix(training={"epochs": 0}), r"\[training\] epochs must be an integer >= 1, got 0"),
-        (_matrix(training={"checkpoint_epochs": [0]}), r"checkpoint_epochs must be a list of integers >= 1"),
-        (_matrix(evaluation={"samples": "many"}), r"\[evaluation\] samples must be an integer >= 1, got 'many'"),
-        (_matrix(matrix={"name": "t", "seeds": []}), r"seeds must be a non-empty list of integers, got \[\]"),
+        (
+            _matrix(training={"checkpoint_epochs": [0]}),
+            r"checkpoint_epochs must be a list of integers >= 1",
+        ),
+        (
+            _matrix(evaluation={"samples": "many"}),
+            r"\[evaluation\] samples must be an integer >= 1, got 'many'",
+        ),
+        (
+            _matrix(matrix={"name": "t", "seeds": []}),
+            r"seeds must be a non-empty list of integers, got \[\]",
+        ),
         (_matrix(matrix={"name": "t", "seeds": [1, 1]}), r"seeds has duplicates: \[1, 1\]"),
         (_matrix(matrix={"seeds": [0]}), r"\[matrix\] lacks the key 'name'"),
-        (_matrix(corruptions=[{"name": "gausian", "severities": [0.1]}]),
-         r"unknown corruption 'gausian' \(did you mean 'gaussian'\?\)"),
-        (_matrix(corruptions=[{"name": "gaussian", "severities": [1.5]}]),
-         r"severity 1\.5 is not a number in \[0, 1\]"),
-        (_matrix(corruptions=[{"name": "gaussian", "severities": []}]), r"severities must not be empty"),
-        (_matrix(corruptions=[{"name": "gaussian", "severities": [0.1], "params": {"sigma": 1}}]),
-         r"corruption 'gaussian' has no parameter 'sigma'"),
+        (
+            _matrix(corruptions=[{"name": "gausian", "severities": [0.1]}]),
+            r"unknown corruption 'gausian' \(did you mean 'gaussian'\?\)",
+        ),
+        (
+            _matrix(corruptions=[{"name": "gaussian", "severities": [1.5]}]),
+            r"severity 1\.5 is not a number in \[0, 1\]",
+        ),
+        (
+            _matrix(corruptions=[{"name": "gaussian", "severities": []}]),
+            r"severities must not be empty",
+        ),
+        (
+            _matrix(
+                corruptions=[{"name": "gaussian", "severities": [0.1], "params": {"sigma": 1}}]
+            ),
+            r"corruption 'gaussian' has no parameter 'sigma'",
+        ),
         (_matrix(gans=[{"name": "vanila"}]), r"unknown gan 'vanila' \(did you mean 'vanilla'\?\)"),
-        (_matrix(gans=[{"name": "vanilla", "params": {"network": "resnet"}}]),
-         r"network='resnet' is unknown; accepted: dcgan, mlp"),
+        (
+            _matrix(gans=[{"name": "vanilla", "params": {"network": "resnet"}}]),
+            r"network='resnet' is unknown; accepted: dcgan, mlp",
+        ),
         (_matrix(gans=[]), r"needs at least one \[\[gans\]\] entry"),
     ],
-)  # fmt: skip
+)
 def test_matrix_rejects_bad_input(data: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_matrix(data)
@@ -106,7 +139,9 @@ def test_load_matrix_malformed_toml(tmp_path: Path) -> None:
 
 
 def test_load_matrix_unknown_preset_suggests_closest() -> None:
-    with pytest.raises(ConfigError, match=r"--matrix 'quik' is neither a preset \(did you mean 'quick'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"--matrix 'quik' is neither a preset \(did you mean 'quick'\?\)"
+    ):
         load_matrix("quik")
 
 

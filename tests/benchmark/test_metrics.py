@@ -27,7 +27,9 @@ def mnist(data_dir: Path, cache_dir: Path) -> tuple:
 
 
 def _features(extractor: Extractor, images: torch.Tensor) -> np.ndarray:
-    model = MnistFeatureExtractor("mnist-cnn", ["features"], feature_extractor_weights_path=str(extractor.path))
+    model = MnistFeatureExtractor(
+        "mnist-cnn", ["features"], feature_extractor_weights_path=str(extractor.path)
+    )
     with torch.no_grad():
         (features,) = model(images.reshape(-1, 1, 28, 28))
     return features.double().numpy()
@@ -47,7 +49,9 @@ def test_extractor_classifier_reaches_99_percent(mnist: tuple) -> None:
     assert len(extractor.hash) == 12
 
 
-def test_extractor_is_cached_by_recipe_and_data(mnist: tuple, cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_extractor_is_cached_by_recipe_and_data(
+    mnist: tuple, cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     train, test, extractor = mnist
     import benchmark.metrics as metrics
 
@@ -65,7 +69,11 @@ def test_fid_matches_independent_numpy_scipy(mnist: tuple, cache_dir: Path) -> N
     scores = score_samples(samples, test, extractor, cache_dir, torch.device("cpu"))
     expected = _numpy_fid(_features(extractor, samples), _features(extractor, test.images))
     assert scores["fid"] == pytest.approx(expected, rel=1e-6)
-    assert expected > 10 * score_samples(train.images[:2000], test, extractor, cache_dir, torch.device("cpu"))["fid"]
+    assert (
+        expected
+        > 10
+        * score_samples(train.images[:2000], test, extractor, cache_dir, torch.device("cpu"))["fid"]
+    )
 
 
 def test_scores_of_real_images_are_near_perfect(mnist: tuple, cache_dir: Path) -> None:

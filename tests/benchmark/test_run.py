@@ -14,7 +14,7 @@ from benchmark.cli import main
 from benchmark.matrix import load_matrix, parse_matrix
 from benchmark.runner import RunContext, run_cell
 from benchmark.training import train_gan
-from gans import GANS, GAN
+from gans import GAN, GANS
 from gans.vanilla import VanillaGAN
 
 pytestmark = pytest.mark.slow
@@ -36,12 +36,20 @@ def _rows(run_dir: Path, query: str) -> list[tuple]:
 
 def test_run_smoke_stores_every_cell_with_metrics(smoke_run: Path) -> None:
     cells = _rows(smoke_run, "SELECT id, corruption, severity, status FROM cells ORDER BY severity")
-    assert [(c[1], c[2], c[3]) for c in cells] == [("clean", 0.0, "done"), ("gaussian", 0.5, "done")]
+    assert [(c[1], c[2], c[3]) for c in cells] == [
+        ("clean", 0.0, "done"),
+        ("gaussian", 0.5, "done"),
+    ]
     assert [c[0] for c in cells] == [c.id for c in load_matrix("smoke").cells()]
 
-    metrics = _rows(smoke_run, "SELECT name, value, extractor, num_samples, num_reference FROM metrics")
+    metrics = _rows(
+        smoke_run, "SELECT name, value, extractor, num_samples, num_reference FROM metrics"
+    )
     assert {m[0] for m in metrics} == {"fid", "kid", "kid_std", "precision", "recall"}
-    assert all(math.isfinite(m[1]) and m[2] == "mnist-cnn" and m[3] == 200 and m[4] == 10000 for m in metrics)
+    assert all(
+        math.isfinite(m[1]) and m[2] == "mnist-cnn" and m[3] == 200 and m[4] == 10000
+        for m in metrics
+    )
 
     # 256 images / batch 64 = 4 steps an epoch, 2 epochs, 4 losses a step
     assert _rows(smoke_run, "SELECT count(*) FROM history")[0][0] == 2 * 2 * 4 * 4
@@ -52,14 +60,25 @@ def test_run_smoke_writes_artifacts(smoke_run: Path) -> None:
     for cell in load_matrix("smoke").cells():
         folder = smoke_run / "cells" / cell.id
         names = sorted(p.name for p in folder.iterdir())
-        assert names == ["generator.pt", "samples-epoch001.png", "samples-epoch002.png", "samples.png", "samples.pt"]
+        assert names == [
+            "generator.pt",
+            "samples-epoch001.png",
+            "samples-epoch002.png",
+            "samples.png",
+            "samples.pt",
+        ]
         samples = torch.load(folder / "samples.pt")
         assert samples.shape == (200, 1, 28, 28) and samples.dtype == torch.uint8
     assert (smoke_run / "matrix.json").exists() and (smoke_run / "environment.json").exists()
 
 
-def test_run_resume_does_no_training(smoke_run: Path, data_dir: Path, cache_dir: Path,
-                                     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_run_resume_does_no_training(
+    smoke_run: Path,
+    data_dir: Path,
+    cache_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("a finished cell was trained again")
 
@@ -69,10 +88,15 @@ def test_run_resume_does_no_training(smoke_run: Path, data_dir: Path, cache_dir:
                  "--cache-dir", str(cache_dir), "--out", str(smoke_run)])  # fmt: skip
     assert code == 0
     assert "2 cells: 0 done, 0 failed, 0 diverged, 2 cached" in capsys.readouterr().out
-    assert _rows(smoke_run, "SELECT cell_id, name, value FROM metrics ORDER BY cell_id, name") == before
+    assert (
+        _rows(smoke_run, "SELECT cell_id, name, value FROM metrics ORDER BY cell_id, name")
+        == before
+    )
 
 
-def test_run_is_deterministic_for_a_cell(smoke_run: Path, data_dir: Path, cache_dir: Path, tmp_path: Path) -> None:
+def test_run_is_deterministic_for_a_cell(
+    smoke_run: Path, data_dir: Path, cache_dir: Path, tmp_path: Path
+) -> None:
     cell = load_matrix("smoke").cells()[1]
     result = run_cell(cell, RunContext(tmp_path, data_dir, cache_dir, torch.device("cpu")))
     assert result.status == "done"
@@ -85,7 +109,7 @@ def test_report_prints_and_writes_tables(smoke_run: Path, capsys: pytest.Capture
     out = capsys.readouterr().out
     assert "| corruption | severity | gan | seeds | fid | kid | precision | recall |" in out
     assert "| gaussian | 0 | vanilla | 1/1 |" in out and "| gaussian | 0.5 | vanilla | 1/1 |" in out
-    assert "Baseline mnist_train (10000 real images vs MNIST test)" in out
+    assert "Baseline mnist_train (200 real images vs MNIST test)" in out
     assert (smoke_run / "report" / "metrics.csv").exists()
     assert (smoke_run / "report" / "metrics.md").read_text() in out
 
@@ -106,8 +130,13 @@ def exploding_gan() -> str:
     GANS._entries.pop("exploding_test")
 
 
-def test_run_diverged_cell_is_recorded_with_history(exploding_gan: str, data_dir: Path, cache_dir: Path,
-                                                   tmp_path: Path, capsys: pytest.CaptureFixture) -> None:  # fmt: skip
+def test_run_diverged_cell_is_recorded_with_history(
+    exploding_gan: str,
+    data_dir: Path,
+    cache_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture,
+) -> None:
     matrix = tmp_path / "nan.toml"
     matrix.write_text(
         f'[matrix]\nname = "nan"\n[[corruptions]]\nname = "gaussian"\nseverities = [0.0]\n'
@@ -119,14 +148,15 @@ def test_run_diverged_cell_is_recorded_with_history(exploding_gan: str, data_dir
                  "--cache-dir", str(cache_dir), "--out", str(out)])  # fmt: skip
     assert code == 0
     assert "1 cells: 0 done, 0 failed, 1 diverged" in capsys.readouterr().out
-    (status, error), = _rows(out, "SELECT status, error FROM cells")
+    ((status, error),) = _rows(out, "SELECT status, error FROM cells")
     assert status == "diverged" and error == "non-finite d_loss at step 3 (epoch 1)"
     assert _rows(out, "SELECT max(step) FROM history")[0][0] == 3
     assert _rows(out, "SELECT count(*) FROM metrics")[0][0] == 0
 
 
-def test_run_failed_cell_does_not_stop_the_matrix(data_dir: Path, cache_dir: Path, tmp_path: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_run_failed_cell_does_not_stop_the_matrix(
+    data_dir: Path, cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
 
     def flaky_train(gan: GAN, *args: object, **kwargs: object) -> object:
@@ -143,7 +173,9 @@ def test_run_failed_cell_does_not_stop_the_matrix(data_dir: Path, cache_dir: Pat
         "training": {"epochs": 1, "train_subset": 128, "batch_size": 64},
         "evaluation": {"samples": 100},
     })  # fmt: skip
-    summary = runner.run_matrix(matrix, RunContext(tmp_path, data_dir, cache_dir, torch.device("cpu")))
+    summary = runner.run_matrix(
+        matrix, RunContext(tmp_path, data_dir, cache_dir, torch.device("cpu"))
+    )
     assert (summary.done, summary.failed) == (1, 1)
     (error,) = _rows(tmp_path, "SELECT error FROM cells WHERE status = 'failed'")[0]
     assert "RuntimeError: out of memory, pretend" in error
@@ -155,6 +187,8 @@ def test_cli_rejects_unknown_matrix_with_exit_code_2(capsys: pytest.CaptureFixtu
     assert "error: --matrix 'smok' is neither a preset (did you mean 'smoke'?)" in err
 
 
-def test_cli_report_on_empty_directory_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_cli_report_on_empty_directory_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     assert main(["report", str(tmp_path)]) == 2
     assert "holds no results.sqlite" in capsys.readouterr().err

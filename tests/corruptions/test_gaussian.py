@@ -8,7 +8,9 @@ from corruptions.gaussian import GaussianBlurNoise, gaussian_kernel
 
 
 def _images(count: int = 200, seed: int = 0) -> torch.Tensor:
-    return torch.randint(0, 256, (count, 28, 28), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+    return torch.randint(
+        0, 256, (count, 28, 28), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8
+    )
 
 
 @pytest.mark.parametrize("severity", [0.0, 0.05, 0.3, 0.5, 1.0])
@@ -31,7 +33,9 @@ def test_gaussian_untouched_images_are_bit_identical() -> None:
 def test_gaussian_preserves_shape_dtype_and_does_not_modify_input() -> None:
     images = _images()
     before = images.clone()
-    result = GaussianBlurNoise(blur_sigma=2.0, noise_std=0.5).corrupt(images, 1.0, torch.Generator().manual_seed(1))
+    result = GaussianBlurNoise(blur_sigma=2.0, noise_std=0.5).corrupt(
+        images, 1.0, torch.Generator().manual_seed(1)
+    )
     assert result.images.shape == images.shape
     assert result.images.dtype == torch.uint8
     assert torch.equal(images, before)
@@ -55,13 +59,19 @@ def test_gaussian_blur_only_keeps_a_constant_image_and_smooths_an_edge() -> None
 
     edge = torch.zeros(1, 28, 28, dtype=torch.uint8)
     edge[:, :, 14:] = 255
-    smoothed = GaussianBlurNoise(blur_sigma=1.0, noise_std=0.0).corrupt(edge, 1.0, torch.Generator()).images
+    smoothed = (
+        GaussianBlurNoise(blur_sigma=1.0, noise_std=0.0)
+        .corrupt(edge, 1.0, torch.Generator())
+        .images
+    )
     assert 0 < int(smoothed[0, 10, 13]) < 255
 
 
 def test_gaussian_noise_has_the_requested_std() -> None:
     grey = torch.full((50, 28, 28), 128, dtype=torch.uint8)
-    noisy = GaussianBlurNoise(blur_sigma=0.0, noise_std=0.1).corrupt(grey, 1.0, torch.Generator().manual_seed(0))
+    noisy = GaussianBlurNoise(blur_sigma=0.0, noise_std=0.1).corrupt(
+        grey, 1.0, torch.Generator().manual_seed(0)
+    )
     std = (noisy.images.float() / 255.0).std().item()
     assert std == pytest.approx(0.1, rel=0.05)
 

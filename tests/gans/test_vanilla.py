@@ -42,13 +42,21 @@ def test_vanilla_sample_shape_and_range() -> None:
 
 
 def test_vanilla_params_round_trip() -> None:
-    assert GANS.create("vanilla", {}).params() == {"network": "mlp", "latent_dim": 100, "lr": 2e-4, "beta1": 0.5}
+    assert GANS.create("vanilla", {}).params() == {
+        "network": "mlp",
+        "latent_dim": 100,
+        "lr": 2e-4,
+        "beta1": 0.5,
+    }
 
 
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"network": "mpl"}, r"network='mpl' is unknown \(did you mean 'mlp'\?\); accepted: dcgan, mlp"),
+        (
+            {"network": "mpl"},
+            r"network='mpl' is unknown \(did you mean 'mlp'\?\); accepted: dcgan, mlp",
+        ),
         ({"latent_dim": 0}, r"latent_dim must be an integer >= 1, got 0"),
         ({"lr": -1}, r"lr must be a number >= 0, got -1"),
     ],
