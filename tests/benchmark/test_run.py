@@ -192,3 +192,11 @@ def test_cli_report_on_empty_directory_is_an_error(
 ) -> None:
     assert main(["report", str(tmp_path)]) == 2
     assert "holds no results.sqlite" in capsys.readouterr().err
+
+
+def test_cli_cuda_without_a_gpu_is_an_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["run", "--matrix", "smoke", "--device", "cuda"]) == 2
+    assert "--device 'cuda' was asked for but torch sees no CUDA device" in capsys.readouterr().err
