@@ -178,6 +178,19 @@ def classifier_accuracy(model: MnistCNN, test: ImageSet, device: torch.device) -
     return correct / len(test.images)
 
 
+def extractor_hash(train: ImageSet, test: ImageSet, recipe: ClassifierRecipe | None = None) -> str:
+    """The 12-hex-digit hash of the classifier's recipe and data, known before any training."""
+    key = json.dumps(
+        {
+            "recipe": asdict(recipe or ClassifierRecipe()),
+            "train": train.checksum,
+            "test": test.checksum,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
 def load_or_train_extractor(
     train: ImageSet,
     test: ImageSet,
@@ -191,10 +204,7 @@ def load_or_train_extractor(
         The extractor's weights path, hash and MNIST test accuracy.
     """
     recipe = recipe or ClassifierRecipe()
-    key = json.dumps(
-        {"recipe": asdict(recipe), "train": train.checksum, "test": test.checksum}, sort_keys=True
-    )
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    digest = extractor_hash(train, test, recipe)
     folder = cache_dir / "extractors"
     weights = folder / f"{EXTRACTOR_NAME}-{digest}.pt"
     info = folder / f"{EXTRACTOR_NAME}-{digest}.json"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import benchmark.metrics
 import benchmark.runner as runner
 from benchmark.cli import main
 from benchmark.matrix import load_matrix, parse_matrix
@@ -75,17 +76,19 @@ def test_run_smoke_writes_artifacts(smoke_run: Path) -> None:
 def test_run_resume_does_no_training(
     smoke_run: Path,
     data_dir: Path,
-    cache_dir: Path,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture,
 ) -> None:
     def no_training(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a finished cell was trained again")
+        raise AssertionError("a finished run trained something again")
 
+    # neither a GAN nor the feature classifier, even with an empty cache
     monkeypatch.setattr(runner, "train_gan", no_training)
+    monkeypatch.setattr(benchmark.metrics, "train_classifier", no_training)
     before = _rows(smoke_run, "SELECT cell_id, name, value FROM metrics ORDER BY cell_id, name")
     code = main(["run", "--matrix", "smoke", "--data-dir", str(data_dir),
-                 "--cache-dir", str(cache_dir), "--out", str(smoke_run)])  # fmt: skip
+                 "--cache-dir", str(tmp_path / "empty"), "--out", str(smoke_run)])  # fmt: skip
     assert code == 0
     assert "2 cells: 0 done, 0 failed, 0 diverged, 2 cached" in capsys.readouterr().out
     assert (
