@@ -1,7 +1,9 @@
-"""The command line: `run` trains and scores a matrix, `report` tabulates a run directory.
+"""The command line: `run` trains and scores a matrix, `report` tabulates a run
+directory, `plugins` lists what a matrix can name.
 
 python -m benchmark run --matrix quick --data-dir ../shared/data
 python -m benchmark report runs/quick
+python -m benchmark plugins --plugin my_corruption.py
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class RunCommand:
             help="default: $GAN_ROBUSTNESS_CACHE or ~/.cache/gan-robustness",
         )
         parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+        _add_plugin_option(parser)
 
     @staticmethod
     def execute(args: argparse.Namespace) -> int:
@@ -45,6 +48,7 @@ class RunCommand:
         from benchmark.matrix import load_matrix
         from benchmark.runner import RunContext, resolve_device, run_matrix
 
+        _import_plugins(args.plugin)
         matrix = load_matrix(args.matrix)
         if args.device == "cuda" and not torch.cuda.is_available():
             raise ConfigError(
@@ -83,7 +87,39 @@ class ReportCommand:
         return 0
 
 
-COMMANDS = (RunCommand, ReportCommand)
+class PluginsCommand:
+    """List every registered corruption and GAN with its parameters and defaults."""
+
+    name = "plugins"
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        _add_plugin_option(parser)
+
+    @staticmethod
+    def execute(args: argparse.Namespace) -> int:
+        from benchmark.plugins import describe_plugins
+
+        _import_plugins(args.plugin)
+        print(describe_plugins(), end="")
+        return 0
+
+
+def _add_plugin_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plugin", type=Path, action="append", default=[], metavar="FILE",
+        help="import a Python file that registers plugins (repeatable)",
+    )  # fmt: skip
+
+
+def _import_plugins(paths: list[Path]) -> None:
+    from benchmark.plugins import import_plugin_file
+
+    for path in paths:
+        import_plugin_file(path)
+
+
+COMMANDS = (RunCommand, ReportCommand, PluginsCommand)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,11 +6,9 @@ so every load after the first is a memory map of the cache.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import logging
 import os
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,13 +17,11 @@ import numpy as np
 import torch
 
 from benchmark.errors import DataError
+from corruptions.idx import IMAGE_MAGIC, LABEL_MAGIC, read_idx
 
 logger = logging.getLogger(__name__)
 
 Split = Literal["train", "test"]
-
-IMAGE_MAGIC = 2051
-LABEL_MAGIC = 2049
 
 # md5 of the original gzip files, the sums torchvision checks too
 MNIST_FILES: dict[str, tuple[str, str]] = {
@@ -64,57 +60,6 @@ def file_md5(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def read_idx(path: Path, expected_magic: int) -> np.ndarray:
-    """Decode one IDX file (gzip-compressed when its name ends in `.gz`).
-
-    Args:
-        path: the file.
-        expected_magic: 2051 for images, 2049 for labels.
-
-    Returns:
-        uint8 array `(N, H, W)` for images, `(N,)` for labels.
-
-    Raises:
-        DataError: if the file is missing, truncated, not gzip, or its header
-            does not match its size or the expected kind.
-    """
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as handle:
-                raw = handle.read()
-        else:
-            raw = path.read_bytes()
-    except FileNotFoundError as err:
-        raise DataError(f"IDX file {str(path)!r} does not exist") from err
-    except (OSError, EOFError, zlib.error) as err:
-        raise DataError(
-            f"IDX file {str(path)!r} is truncated or not valid gzip ({err}); "
-            "delete it and fetch it again"
-        ) from err
-
-    if len(raw) < 8:
-        raise DataError(f"IDX file {str(path)!r} is too short ({len(raw)} bytes) to hold a header")
-    magic = int.from_bytes(raw[0:4], "big")
-    if magic != expected_magic:
-        kind = "images" if expected_magic == IMAGE_MAGIC else "labels"
-        raise DataError(
-            f"IDX file {str(path)!r} has magic number {magic}, expected {expected_magic} "
-            f"for uint8 {kind}"
-        )
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(f"IDX file {str(path)!r} is truncated inside its header")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected = int(np.prod(shape)) + header
-    if len(raw) != expected:
-        raise DataError(
-            f"IDX file {str(path)!r} holds {len(raw)} bytes but its header {shape} "
-            f"needs {expected}; the file is truncated or corrupt"
-        )
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
 def _find_mnist_dir(data_dir: Path) -> Path | None:

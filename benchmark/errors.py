@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from corruptions.registry import BenchmarkError, PluginError
+from corruptions.registry import BenchmarkError, DataError, PluginError
 
 
 class ConfigError(BenchmarkError, ValueError):
     """A matrix file, preset or command-line option is invalid."""
-
-
-class DataError(BenchmarkError):
-    """A dataset is missing, truncated or corrupt."""
 
 
 class StoreError(BenchmarkError):

@@ -69,18 +69,33 @@ class Matrix:
     def cells(self) -> list[Cell]:
         """Every distinct cell, in file order; clean cells shared by all corruptions appear once."""
         cells: dict[str, Cell] = {}
-        for entry in self.corruptions:
-            for corruption_params in _sweep(entry.params):
-                for severity in entry.severities:
-                    for gan in self.gans:
-                        for gan_params in _sweep(gan.params):
-                            for seed in self.seeds:
-                                cell = make_cell(
-                                    entry.name, corruption_params, severity,
-                                    gan.name, gan_params, seed, self.training, self.evaluation,
-                                )  # fmt: skip
-                                cells.setdefault(cell.id, cell)
+        for role in self.roles():
+            cells.setdefault(role.cell.id, role.cell)
         return list(cells.values())
+
+    def roles(self) -> list[Role]:
+        """Every combination the matrix asks for, with the cell that computes it.
+
+        Several roles share one cell where the computation is the same:
+        severity 0 of every corruption, and a corruption-aware GAN on clean data.
+        """
+        roles = []
+        for entry, gan in itertools.product(self.corruptions, self.gans):
+            combos = itertools.product(
+                _sweep(entry.params), entry.severities, _sweep(gan.params), self.seeds
+            )
+            for corruption_params, severity, gan_params, seed in combos:
+                cell = make_cell(
+                    entry.name, corruption_params, severity,
+                    gan.name, gan_params, seed, self.training, self.evaluation,
+                )  # fmt: skip
+                role = Role(
+                    cell,
+                    entry.name, _resolved(CORRUPTIONS, entry.name, corruption_params),
+                    gan.name, _resolved(GANS, gan.name, gan_params),
+                )  # fmt: skip
+                roles.append(role)
+        return roles
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved matrix, as saved beside the results."""
@@ -94,6 +109,17 @@ class Matrix:
             "training": asdict(self.training),
             "evaluation": asdict(self.evaluation),
         }
+
+
+@dataclass(frozen=True)
+class Role:
+    """A combination the matrix asks for (plugins with resolved params) and its cell."""
+
+    cell: Cell
+    corruption: str
+    corruption_params: str  # canonical JSON
+    gan: str
+    gan_params: str  # canonical JSON
 
 
 @dataclass(frozen=True)
@@ -146,13 +172,27 @@ def make_cell(
     training: TrainingConfig,
     evaluation: EvaluationConfig,
 ) -> Cell:
-    """Build a cell with every plugin default filled in, so equal runs get equal ids."""
+    """Build a cell with every plugin default filled in, so equal runs get equal ids.
+
+    Raises:
+        PluginError: for unknown names or parameters, or a GAN that needs to
+            simulate the corruption paired with one that cannot.
+    """
     severity = check_severity(severity)
+    gan_plugin = GANS.create(gan, gan_params)
     if severity == 0.0:
         corruption, resolved_corruption = CLEAN, {}
+        # on clean data a corruption-aware GAN is its plain counterpart: one shared cell
+        gan = gan_plugin.clean_equivalent or gan
     else:
-        resolved_corruption = CORRUPTIONS.create(corruption, corruption_params).params()
-    resolved_gan = GANS.create(gan, gan_params).params()
+        corruption_plugin = CORRUPTIONS.create(corruption, corruption_params)
+        if gan_plugin.needs_measurement and not corruption_plugin.can_measure:
+            raise PluginError(
+                f"gan {gan!r} needs a corruption that can simulate itself on a batch; "
+                f"corruption {corruption!r} cannot"
+            )
+        resolved_corruption = corruption_plugin.params()
+    resolved_gan = gan_plugin.params()
     return Cell(
         corruption=corruption,
         corruption_params=tuple(sorted(resolved_corruption.items())),
@@ -163,6 +203,10 @@ def make_cell(
         training=training,
         evaluation=evaluation,
     )
+
+
+def _resolved(registry: Any, name: str, params: Mapping[str, Any]) -> str:
+    return json.dumps(registry.create(name, params).params(), sort_keys=True)
 
 
 def _sweep(params: Mapping[str, Any]) -> list[dict[str, Any]]:

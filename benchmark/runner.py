@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 import logging
 import platform
 import sys
@@ -25,7 +26,7 @@ from benchmark.matrix import CLEAN, Cell, Matrix
 from benchmark.metrics import Extractor, extractor_hash, load_or_train_extractor, score_samples
 from benchmark.store import CellResult, Scores, Store
 from benchmark.training import to_uint8, train_gan
-from corruptions import CORRUPTIONS
+from corruptions import CORRUPTIONS, Corrupted
 from gans import GAN, GANS
 
 logger = logging.getLogger(__name__)
@@ -111,14 +112,21 @@ def _run_cell(cell: Cell, context: RunContext, started: float) -> CellResult:
     # build the (corrupted) training set; it depends on the seed, not on the GAN
     train = _mnist("train", context.data_dir, context.cache_dir)
     images = train.images[: cell.training.train_subset]
+    corruption = None
     if cell.corruption != CLEAN:
         corruption = CORRUPTIONS.create(cell.corruption, dict(cell.corruption_params))
+        corruption.prepare(context.data_dir, context.cache_dir)
         data_rng = torch.Generator().manual_seed(seed_for(cell.seed, "data"))
-        images = corruption.corrupt(images, cell.severity, data_rng).images
+        corrupted = corruption.corrupt(images, cell.severity, data_rng)
+        images = corrupted.images
+        write_manifest(folder / "manifest.json", cell, corrupted)
 
     # train, saving a sample grid at each checkpoint epoch
     torch.manual_seed(seed_for(cell.seed, "weights"))
     gan = GANS.create(cell.gan, dict(cell.gan_params))
+    if gan.needs_measurement:
+        assert corruption is not None, "a clean cell never runs a corruption-aware GAN"
+        gan.attach_measurement(corruption, cell.severity)
     gan.setup(device)
     rng = torch.Generator(device=device).manual_seed(seed_for(cell.seed, "train"))
     grid_latents = torch.Generator(device=device).manual_seed(seed_for(cell.seed, "grid"))
@@ -152,6 +160,36 @@ def _run_cell(cell: Cell, context: RunContext, started: float) -> CellResult:
         eval_seconds=finished - trained, epochs_done=outcome.epochs_done,
         scores=scores, history=outcome.history,
     )  # fmt: skip
+
+
+def write_manifest(path: Path, cell: Cell, corrupted: Corrupted) -> None:
+    """Record what the cell's corrupted dataset is made of, so it can be rebuilt and verified.
+
+    The rebuild is `corrupt(MNIST train[:train_subset], severity, Generator().manual_seed(
+    data_seed))` with the recorded parameters; `sha256` is over the resulting uint8 array.
+    """
+    contaminants = corrupted.contaminant_indices
+    manifest = {
+        "cell_id": cell.id,
+        "corruption": cell.corruption,
+        "params": dict(cell.corruption_params),
+        "severity": cell.severity,
+        "data_seed": seed_for(cell.seed, "data"),
+        "train_subset": cell.training.train_subset,
+        "size": len(corrupted.images),
+        "corrupted_count": int(corrupted.mask.sum()),
+        "corrupted_indices": torch.nonzero(corrupted.mask).flatten().tolist(),
+        "contaminant_indices": None if contaminants is None else contaminants.tolist(),
+        "sha256": dataset_checksum(corrupted.images),
+    }
+    path.write_text(json.dumps(manifest) + "\n")
+
+
+def dataset_checksum(images: torch.Tensor) -> str:
+    """sha256 of a uint8 image array's bytes, with its shape."""
+    digest = hashlib.sha256(str(tuple(images.shape)).encode())
+    digest.update(images.contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _sample(gan: GAN, count: int, generator: torch.Generator) -> torch.Tensor:
@@ -208,7 +246,9 @@ def _run_pending(
 ) -> dict[str, int]:
     store.write_json("matrix.json", matrix.to_dict())
     store.write_json("environment.json", environment(context.device))
-    cells = matrix.cells()
+    roles = matrix.roles()
+    store.record_roles(roles)
+    cells = list({role.cell.id: role.cell for role in roles}.values())
     finished = store.finished_ids()
     pending = [cell for cell in cells if cell.id not in finished]
     counts = {"total": len(cells), "cached": len(cells) - len(pending)}

@@ -56,6 +56,16 @@ CREATE TABLE IF NOT EXISTS history (
     value REAL  -- NULL where the loss was NaN (SQLite stores NaN as NULL)
 );
 CREATE INDEX IF NOT EXISTS history_cell ON history(cell_id);
+CREATE TABLE IF NOT EXISTS roles (
+    cell_id TEXT NOT NULL,
+    corruption TEXT NOT NULL,
+    corruption_params TEXT NOT NULL,
+    gan TEXT NOT NULL,
+    gan_params TEXT NOT NULL,
+    severity REAL NOT NULL,
+    seed INTEGER NOT NULL,
+    PRIMARY KEY (cell_id, corruption, corruption_params, gan, gan_params)
+);
 CREATE TABLE IF NOT EXISTS baselines (
     name TEXT NOT NULL,
     metric TEXT NOT NULL,
@@ -149,6 +159,18 @@ class Store:
                 "INSERT INTO history VALUES (?,?,?,?,?)",
                 ((cell.id, *row) for row in result.history),
             )
+
+    def record_roles(self, roles: Iterable[Any]) -> None:
+        """Store which cell answers each combination the matrix asks for (see `Matrix.roles`)."""
+        with self._db:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO roles VALUES (?,?,?,?,?,?,?)",
+                (
+                    (r.cell.id, r.corruption, r.corruption_params, r.gan, r.gan_params,
+                     r.cell.severity, r.cell.seed)
+                    for r in roles
+                ),
+            )  # fmt: skip
 
     def record_baseline(self, name: str, scores: Scores) -> None:
         """Store the metrics of a fixed image set (e.g. MNIST train) against the reference."""

@@ -7,8 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from corruptions.base import CORRUPTIONS, SubsetCorruption
-from corruptions.registry import PluginError
+from corruptions.base import CORRUPTIONS, SubsetCorruption, check_number
 
 
 def gaussian_kernel(sigma: float) -> torch.Tensor:
@@ -32,11 +31,8 @@ class GaussianBlurNoise(SubsetCorruption):
     description = "Gaussian blur plus Gaussian pixel noise on a severity-sized subset"
 
     def __init__(self, *, blur_sigma: float = 1.0, noise_std: float = 0.2) -> None:
-        for key, value in (("blur_sigma", blur_sigma), ("noise_std", noise_std)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise PluginError(f"gaussian parameter {key} must be a number >= 0, got {value!r}")
-        self.blur_sigma = float(blur_sigma)
-        self.noise_std = float(noise_std)
+        self.blur_sigma = check_number("gaussian", "blur_sigma", blur_sigma, 0.0, math.inf)
+        self.noise_std = check_number("gaussian", "noise_std", noise_std, 0.0, math.inf)
 
     def transform(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.blur_sigma > 0:

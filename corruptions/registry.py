@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from typing import Any, Generic, TypeVar
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,10 @@ class BenchmarkError(Exception):
 
 class PluginError(BenchmarkError, ValueError):
     """A plugin name, registration or parameter is invalid."""
+
+
+class DataError(BenchmarkError):
+    """A dataset is missing, truncated or corrupt."""
 
 
 @dataclass(frozen=True)
@@ -47,15 +52,38 @@ def did_you_mean(name: str, choices: list[str]) -> str:
 class Registry(Generic[T]):
     """Maps snake_case names to subclasses of one base class.
 
+    Entries come from the `register` decorator (built-ins, `--plugin` files) and,
+    loaded lazily on first look-up, from the entry points of installed packages.
+
     Args:
         kind: what the registry holds, used in messages ("corruption", "gan").
         base: the class every registered entry must subclass.
+        entry_point_group: the entry-point group installed packages register in.
     """
 
-    def __init__(self, kind: str, base: type[T]) -> None:
+    def __init__(self, kind: str, base: type[T], entry_point_group: str | None = None) -> None:
         self.kind = kind
         self.base = base
+        self.entry_point_group = entry_point_group
         self._entries: dict[str, type[T]] = {}
+        self._entry_points_loaded = entry_point_group is None
+
+    def _load_entry_points(self) -> None:
+        if self._entry_points_loaded:
+            return
+        self._entry_points_loaded = True
+        for entry_point in metadata.entry_points(group=self.entry_point_group):
+            if entry_point.name in self._entries:
+                continue  # the package's module registered itself on import already
+            try:
+                cls = entry_point.load()
+            except Exception as err:
+                raise PluginError(
+                    f"{self.kind} entry point {entry_point.name!r} = {entry_point.value!r} "
+                    f"(group {self.entry_point_group}) failed to load: {err}"
+                ) from err
+            if self._entries.get(entry_point.name) is not cls:
+                self.add(entry_point.name, cls)
 
     def register(self, name: str) -> Callable[[type[T]], type[T]]:
         """Class decorator that registers the class under `name`.
@@ -97,6 +125,7 @@ class Registry(Generic[T]):
             PluginError: if nothing is registered under `name`; the message lists
                 the registered names and suggests the closest.
         """
+        self._load_entry_points()
         try:
             return self._entries[name]
         except KeyError:
@@ -132,10 +161,11 @@ class Registry(Generic[T]):
         ]
 
     def names(self) -> list[str]:
+        self._load_entry_points()
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self.names()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())

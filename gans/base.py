@@ -8,6 +8,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from corruptions.base import Corruption
 from corruptions.registry import Registry
 
 
@@ -21,6 +22,14 @@ class GAN(ABC):
 
     name: ClassVar[str]
     description: ClassVar[str] = ""
+    # a GAN that shows its discriminator measured fakes sets this; the harness
+    # then calls `attach_measurement` with the cell's corruption and severity
+    needs_measurement: ClassVar[bool] = False
+    # the GAN this one equals on clean data, so both share the clean cell
+    clean_equivalent: ClassVar[str | None] = None
+
+    def attach_measurement(self, corruption: Corruption, severity: float) -> None:  # noqa: B027
+        """Receive the corruption process to simulate; only GANs with `needs_measurement`."""
 
     @abstractmethod
     def setup(self, device: torch.device) -> None:
@@ -51,4 +60,4 @@ class GAN(ABC):
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
 
-GANS: Registry[GAN] = Registry("gan", GAN)
+GANS: Registry[GAN] = Registry("gan", GAN, entry_point_group="gan_robustness.gans")

@@ -5,6 +5,7 @@ Reads only the run directory's `results.sqlite`.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from pathlib import Path
@@ -16,7 +17,6 @@ from corruptions.registry import BenchmarkError
 logger = logging.getLogger(__name__)
 
 METRICS = ("fid", "kid", "precision", "recall")
-CLEAN = "clean"
 
 
 class ReportError(BenchmarkError):
@@ -24,7 +24,7 @@ class ReportError(BenchmarkError):
 
 
 def load_metrics(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Cells, their metrics (long form) and the baselines of a run directory.
+    """The matrix's roles joined with their cells' status, the metrics (long form), and baselines.
 
     Raises:
         ReportError: if `run_dir` holds no `results.sqlite`.
@@ -36,31 +36,26 @@ def load_metrics(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
             "run `python -m benchmark run` first"
         )
     with sqlite3.connect(database) as db:
-        cells = pd.read_sql_query(
-            "SELECT id, label, corruption, severity, gan, seed, status FROM cells", db
+        roles = pd.read_sql_query(
+            "SELECT r.cell_id, r.corruption, r.corruption_params, r.gan, r.gan_params, "
+            "r.severity, r.seed, c.status FROM roles r LEFT JOIN cells c ON c.id = r.cell_id",
+            db,
         )
         metrics = pd.read_sql_query("SELECT cell_id, name, value FROM metrics", db)
         baselines = pd.read_sql_query("SELECT name, metric, value, num_samples FROM baselines", db)
-    return cells, metrics, baselines
+    return roles, metrics, baselines
 
 
-def metric_table(cells: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
-    """One row per (corruption, severity, gan): seed counts and each metric's mean and std.
+def metric_table(roles: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per (corruption, params, severity, gan, params): seeds done, metric means and stds.
 
-    The clean cells (severity 0) are shared by every corruption, so they are
-    listed under each corruption that the run holds.
+    A clean cell is shared by every corruption and by a corruption-aware GAN
+    and its plain counterpart; `roles` lists it under each of them.
     """
     wide = metrics.pivot_table(index="cell_id", columns="name", values="value")
-    rows = cells.merge(wide, left_on="id", right_index=True, how="left")
+    rows = roles.merge(wide, left_on="cell_id", right_index=True, how="left")
 
-    # repeat the clean cells under every corruption of the run
-    corruptions = sorted(set(rows.corruption) - {CLEAN}) or [CLEAN]
-    clean = rows[rows.corruption == CLEAN]
-    rows = pd.concat(
-        [rows[rows.corruption != CLEAN]] + [clean.assign(corruption=name) for name in corruptions]
-    )
-
-    keys = ["corruption", "severity", "gan"]
+    keys = ["corruption", "corruption_params", "severity", "gan", "gan_params"]
     grouped = rows.groupby(keys, sort=True)
     table = grouped.agg(
         seeds=("seed", "count"), done=("status", lambda s: int((s == "done").sum()))
@@ -72,13 +67,30 @@ def metric_table(cells: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
     return table.reset_index()
 
 
+def _varying_params(table: pd.DataFrame, name_column: str, params_column: str) -> pd.Series:
+    """Per row, the parameters that differ between rows of the same plugin, as `k=v` text."""
+    decoded = table[params_column].map(json.loads)
+    shown = []
+    for name, params in zip(table[name_column], decoded, strict=True):
+        siblings = decoded[table[name_column] == name]
+        varying = sorted(k for k in params if siblings.map(lambda p, k=k: p.get(k)).nunique() > 1)
+        shown.append(" ".join(f"{k}={params[k]}" for k in varying))
+    return pd.Series(shown, index=table.index)
+
+
 def to_markdown(table: pd.DataFrame, baselines: pd.DataFrame) -> str:
     """A Markdown table of `metric_table`'s output, `mean ± std` where seeds > 1."""
     metrics = [m for m in METRICS if m in table]
+    corruption_names = table.corruption + _suffix(
+        _varying_params(table, "corruption", "corruption_params")
+    )
+    gan_names = table.gan + _suffix(_varying_params(table, "gan", "gan_params"))
     header = ["corruption", "severity", "gan", "seeds", *metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    for row in table.itertuples(index=False):
-        cells = [row.corruption, f"{row.severity:g}", row.gan, f"{row.done}/{row.seeds}"]
+    for corruption, gan, row in zip(
+        corruption_names, gan_names, table.itertuples(index=False), strict=True
+    ):
+        cells = [corruption, f"{row.severity:g}", gan, f"{row.done}/{row.seeds}"]
         for metric in metrics:
             mean, std = getattr(row, metric), getattr(row, f"{metric}_std")
             cells.append(
@@ -94,10 +106,14 @@ def to_markdown(table: pd.DataFrame, baselines: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _suffix(varying: pd.Series) -> pd.Series:
+    return varying.map(lambda text: f" ({text})" if text else "")
+
+
 def write_metric_tables(run_dir: Path, out_dir: Path) -> tuple[list[Path], str]:
     """Write `metrics.csv` and `metrics.md` for a run directory; returns paths and Markdown."""
-    cells, metrics, baselines = load_metrics(run_dir)
-    table = metric_table(cells, metrics)
+    roles, metrics, baselines = load_metrics(run_dir)
+    table = metric_table(roles, metrics)
     markdown = to_markdown(table, baselines)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, md_path = out_dir / "metrics.csv", out_dir / "metrics.md"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from pathlib import Path
@@ -12,9 +13,11 @@ import torch
 import benchmark.metrics
 import benchmark.runner as runner
 from benchmark.cli import main
+from benchmark.data import load_mnist
 from benchmark.matrix import load_matrix, parse_matrix
 from benchmark.runner import RunContext, run_cell
 from benchmark.training import train_gan
+from corruptions import CORRUPTIONS
 from gans import GAN, GANS
 from gans.vanilla import VanillaGAN
 
@@ -61,16 +64,32 @@ def test_run_smoke_writes_artifacts(smoke_run: Path) -> None:
     for cell in load_matrix("smoke").cells():
         folder = smoke_run / "cells" / cell.id
         names = sorted(p.name for p in folder.iterdir())
-        assert names == [
-            "generator.pt",
-            "samples-epoch001.png",
-            "samples-epoch002.png",
-            "samples.png",
-            "samples.pt",
-        ]
+        expected = ["generator.pt", "samples-epoch001.png", "samples-epoch002.png"]
+        expected += ["samples.png", "samples.pt"]
+        # only a corrupted cell has a dataset manifest
+        assert names == sorted(expected + ([] if cell.severity == 0 else ["manifest.json"]))
         samples = torch.load(folder / "samples.pt")
         assert samples.shape == (200, 1, 28, 28) and samples.dtype == torch.uint8
     assert (smoke_run / "matrix.json").exists() and (smoke_run / "environment.json").exists()
+
+
+def test_run_manifest_rebuilds_the_corrupted_dataset(
+    smoke_run: Path, data_dir: Path, cache_dir: Path
+) -> None:
+    cell = load_matrix("smoke").cells()[1]
+    manifest = json.loads((smoke_run / "cells" / cell.id / "manifest.json").read_text())
+    assert manifest["corruption"] == "gaussian" and manifest["severity"] == 0.5
+    assert manifest["size"] == 256 and manifest["corrupted_count"] == 128
+    assert len(manifest["corrupted_indices"]) == 128 and manifest["contaminant_indices"] is None
+
+    # rebuild from the manifest alone
+    images = load_mnist("train", data_dir, cache_dir).images[: manifest["train_subset"]]
+    corruption = CORRUPTIONS.create(manifest["corruption"], manifest["params"])
+    rebuilt = corruption.corrupt(
+        images, manifest["severity"], torch.Generator().manual_seed(manifest["data_seed"])
+    )
+    assert torch.nonzero(rebuilt.mask).flatten().tolist() == manifest["corrupted_indices"]
+    assert runner.dataset_checksum(rebuilt.images) == manifest["sha256"]
 
 
 def test_run_resume_does_no_training(
