@@ -45,7 +45,8 @@ def test_registry_rejects_wrong_base_class() -> None:
 def test_registry_unknown_name_suggests_closest() -> None:
     with pytest.raises(
         PluginError,
-        match=r"unknown corruption 'gausian' \(did you mean 'gaussian'\?\); registered: block_pixels, contamination, emnist, gaussian",
+        match=r"unknown corruption 'gausian' \(did you mean 'gaussian'\?\); "
+        r"registered: block_pixels, contamination, emnist, gaussian",
     ):
         CORRUPTIONS.get("gausian")
 
