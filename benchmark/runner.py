@@ -119,7 +119,7 @@ def _run_cell(cell: Cell, context: RunContext, started: float) -> CellResult:
         data_rng = torch.Generator().manual_seed(seed_for(cell.seed, "data"))
         corrupted = corruption.corrupt(images, cell.severity, data_rng)
         images = corrupted.images
-        write_manifest(folder / "manifest.json", cell, corrupted)
+        write_manifest(folder / "manifest.json", cell, corrupted, corruption.manifest())
 
     # train, saving a sample grid at each checkpoint epoch
     torch.manual_seed(seed_for(cell.seed, "weights"))
@@ -162,7 +162,7 @@ def _run_cell(cell: Cell, context: RunContext, started: float) -> CellResult:
     )  # fmt: skip
 
 
-def write_manifest(path: Path, cell: Cell, corrupted: Corrupted) -> None:
+def write_manifest(path: Path, cell: Cell, corrupted: Corrupted, extra: dict[str, object]) -> None:
     """Record what the cell's corrupted dataset is made of, so it can be rebuilt and verified.
 
     The rebuild is `corrupt(MNIST train[:train_subset], severity, Generator().manual_seed(
@@ -181,6 +181,7 @@ def write_manifest(path: Path, cell: Cell, corrupted: Corrupted) -> None:
         "corrupted_indices": torch.nonzero(corrupted.mask).flatten().tolist(),
         "contaminant_indices": None if contaminants is None else contaminants.tolist(),
         "sha256": dataset_checksum(corrupted.images),
+        **extra,
     }
     path.write_text(json.dumps(manifest) + "\n")
 

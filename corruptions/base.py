@@ -114,6 +114,10 @@ class Corruption(ABC):
         """The plugin's parameters as given to `__init__`, for manifests and specs."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
+    def manifest(self) -> dict[str, object]:
+        """Extra facts for a cell's dataset manifest, such as a checksum of outside data."""
+        return {}
+
 
 class SubsetCorruption(Corruption):
     """A corruption that transforms a random severity-sized subset of the images.

@@ -6,6 +6,7 @@ reference study's setting (60,000 MNIST + 10,000 EMNIST is severity 0.143).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,20 @@ class Contamination(Corruption):
         else:
             images = load_path(self.source, cache_dir)
         self._pool = torch.from_numpy(np.ascontiguousarray(images))
+
+    def params(self) -> dict[str, object]:
+        # split and exclude_digits mean something for EMNIST only; leaving them out
+        # elsewhere gives equal computations equal cell ids
+        params = super().params()
+        if self.source != "emnist":
+            del params["split"], params["exclude_digits"]
+        return params
+
+    def manifest(self) -> dict[str, object]:
+        return {
+            "contaminant_pool_size": len(self.pool),
+            "contaminant_pool_sha256": hashlib.sha256(self.pool.numpy().tobytes()).hexdigest(),
+        }
 
     @property
     def pool(self) -> torch.Tensor:

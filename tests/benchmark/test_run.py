@@ -222,3 +222,39 @@ def test_cli_cuda_without_a_gpu_is_an_error(
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert main(["run", "--matrix", "smoke", "--device", "cuda"]) == 2
     assert "--device 'cuda' was asked for but torch sees no CUDA device" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").exists(),
+    reason="Debian's dataset-fashion-mnist is not installed",
+)
+def test_run_crosses_every_builtin_corruption_with_both_gans(
+    data_dir: Path, cache_dir: Path, tmp_path: Path
+) -> None:
+    matrix = parse_matrix({
+        "matrix": {"name": "crossing"},
+        "corruptions": [
+            {"name": "gaussian", "severities": [0.0, 0.3]},
+            {"name": "block_pixels", "severities": [0.0, 0.3]},
+            {"name": "contamination", "severities": [0.0, 0.3],
+             "params": {"source": "fashion_mnist"}},
+        ],
+        "gans": [{"name": "vanilla", "params": {"network": "dcgan", "latent_dim": 8}},
+                 {"name": "ambient", "params": {"network": "dcgan", "latent_dim": 8}}],
+        "training": {"epochs": 1, "train_subset": 128, "batch_size": 64},
+        "evaluation": {"samples": 100},
+    })  # fmt: skip
+    summary = runner.run_matrix(
+        matrix, RunContext(tmp_path, data_dir, cache_dir, torch.device("cpu"))
+    )
+    # one shared clean cell + 3 corruptions x 2 GANs
+    assert (summary.total, summary.done) == (7, 7)
+
+    manifest = next(
+        json.loads(p.read_text())
+        for p in tmp_path.glob("cells/*/manifest.json")
+        if json.loads(p.read_text())["corruption"] == "contamination"
+    )
+    # 128 MNIST + round(128 * 0.3 / 0.7) = 55 Fashion-MNIST images
+    assert (manifest["size"], manifest["corrupted_count"]) == (183, 55)
+    assert len(manifest["contaminant_indices"]) == 55 and manifest["contaminant_pool_size"] == 60000

@@ -53,6 +53,15 @@ def test_contamination_add_mode_rejects_severity_one(tmp_path: Path) -> None:
         plugin.corrupt(_mnist(10), 1.0, torch.Generator())
 
 
+def test_contamination_params_keep_only_what_the_source_uses() -> None:
+    fashion = CORRUPTIONS.create("contamination", {"source": "fashion_mnist", "split": "letters"})
+    assert fashion.params() == {"source": "fashion_mnist", "mode": "add"}
+    emnist = CORRUPTIONS.create("contamination", {})
+    assert emnist.params() == {
+        "source": "emnist", "split": "bymerge", "mode": "add", "exclude_digits": True
+    }  # fmt: skip
+
+
 def test_contamination_used_before_prepare_is_an_error() -> None:
     with pytest.raises(PluginError, match=r"was used before prepare\(\) loaded its source"):
         Contamination(source="x.npz").corrupt(_mnist(10), 0.5, torch.Generator())
