@@ -83,7 +83,8 @@ def load_emnist(
     be more MNIST, not contamination, and would dilute the severity.
 
     Looks for `emnist-<split>-train-{images-idx3,labels-idx1}-ubyte[.gz]` in
-    `data_dir/emnist`, `data_dir/EMNIST/raw` and `data_dir`, else downloads
+    `data_dir/emnist`, `data_dir/emnist/gzip`, `data_dir/EMNIST/raw` and
+    `data_dir`, else downloads
     EMNIST with torchvision into `cache_dir`.
 
     Raises:
@@ -97,9 +98,11 @@ def load_emnist(
             f"EMNIST split {split!r} holds only digits; with exclude_digits = true nothing "
             "is left (use a letters split, or set exclude_digits = false)"
         )
-    folders = (
-        [] if data_dir is None else [data_dir / "emnist", data_dir / "EMNIST" / "raw", data_dir]
-    )
+    folders = []
+    if data_dir is not None:
+        # gzip/ is where EMNIST's gzip.zip unpacks; EMNIST/raw is torchvision's layout
+        folders = [data_dir / "emnist", data_dir / "emnist" / "gzip", data_dir / "EMNIST" / "raw"]
+        folders.append(data_dir)
     folders.append(cache_dir / "torchvision" / "EMNIST" / "raw")
     images_path = _find(folders, f"emnist-{split}-train-images-idx3-ubyte")
     labels_path = _find(folders, f"emnist-{split}-train-labels-idx1-ubyte")

@@ -174,3 +174,47 @@ def test_block_pixels_zeroes_a_p_share_of_pixels() -> None:
         PluginError, match=r"block_pixels parameter p must be a number in \[0, 1\], got 1\.5"
     ):
         CORRUPTIONS.create("block_pixels", {"p": 1.5})
+
+
+def test_fashion_mnist_offline_error_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torchvision.datasets
+
+    import corruptions.sources as sources
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("network unreachable")
+
+    monkeypatch.setattr(sources, "FASHION_SYSTEM_DIR", tmp_path / "absent")
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", offline)
+    with pytest.raises(
+        DataError,
+        match=r"Fashion-MNIST is not on disk and could not be downloaded \(RuntimeError: "
+        r"network unreachable\); install Debian's dataset-fashion-mnist",
+    ):
+        load_fashion_mnist(None, tmp_path / "cache")
+
+
+def test_idx_folder_source_without_images_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(
+        DataError, match=r"must hold one \*train-images-idx3-ubyte\[\.gz\] file .* found 0"
+    ):
+        Contamination(source=str(tmp_path)).prepare(None, tmp_path)
+
+
+def test_corruption_without_measure_says_so() -> None:
+    from corruptions import Corrupted, Corruption
+
+    class Opaque(Corruption):
+        name = "opaque"
+
+        def corrupt(
+            self, images: torch.Tensor, severity: float, generator: torch.Generator
+        ) -> Corrupted:
+            return Corrupted(images, torch.zeros(len(images), dtype=torch.bool))
+
+    with pytest.raises(
+        PluginError, match=r"corruption 'opaque' cannot simulate its process on a batch"
+    ):
+        Opaque().measure(torch.zeros(1, 1, 28, 28), 0.5, torch.Generator())
