@@ -258,6 +258,9 @@ def _run_pending(
         matrix.name, len(cells), counts["cached"], context.out_dir, context.device,
     )  # fmt: skip
 
+    # missing data is an error now, before any training, not a failed cell later
+    _prepare_corruptions(pending, context)
+
     # the real-data floor: MNIST train images scored like a generator's samples
     _record_train_baseline(store, matrix, context)
 
@@ -270,6 +273,17 @@ def _run_pending(
             _log_cell(cell, result)
             bar.update(1)
     return counts
+
+
+def _prepare_corruptions(cells: list[Cell], context: RunContext) -> None:
+    """Load the outside data of every corruption the cells use (decoded once into the cache).
+
+    Raises:
+        DataError: if a corruption's data (an EMNIST split, say) cannot be had.
+    """
+    distinct = {(c.corruption, c.corruption_params) for c in cells if c.corruption != CLEAN}
+    for name, params in sorted(distinct, key=repr):
+        CORRUPTIONS.create(name, dict(params)).prepare(context.data_dir, context.cache_dir)
 
 
 def _record_train_baseline(store: Store, matrix: Matrix, context: RunContext) -> None:

@@ -258,3 +258,30 @@ def test_run_crosses_every_builtin_corruption_with_both_gans(
     # 128 MNIST + round(128 * 0.3 / 0.7) = 55 Fashion-MNIST images
     assert (manifest["size"], manifest["corrupted_count"]) == (183, 55)
     assert len(manifest["contaminant_indices"]) == 55 and manifest["contaminant_pool_size"] == 60000
+
+
+def test_run_missing_contaminant_data_is_rejected_before_training(
+    data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import torchvision.datasets
+
+    def offline(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("network unreachable")
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("trained although the data is missing")
+
+    monkeypatch.setattr(torchvision.datasets, "EMNIST", offline)
+    monkeypatch.setattr(runner, "train_gan", no_training)
+    matrix = tmp_path / "emnist.toml"
+    matrix.write_text(
+        '[matrix]\nname = "emnist"\n[[corruptions]]\nname = "emnist"\nseverities = [0.0, 0.143]\n'
+        '[[gans]]\nname = "vanilla"\n[training]\nepochs = 1\ntrain_subset = 64\n'
+    )
+    cache, out = str(tmp_path / "cache"), str(tmp_path / "run")
+    options = ["--data-dir", str(data_dir), "--cache-dir", cache, "--out", out]
+    code = main(["run", "--matrix", str(matrix), *options])
+    assert code == 2
+    assert "error: EMNIST split 'bymerge' is not on disk and could not be downloaded" in (
+        capsys.readouterr().err
+    )
