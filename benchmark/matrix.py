@@ -192,6 +192,7 @@ def make_cell(
                 f"corruption {corruption!r} cannot"
             )
         resolved_corruption = corruption_plugin.params()
+        corruption = corruption_plugin.canonical or corruption
     resolved_gan = gan_plugin.params()
     return Cell(
         corruption=corruption,

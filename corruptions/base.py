@@ -61,6 +61,9 @@ class Corruption(ABC):
     name: ClassVar[str]
     description: ClassVar[str] = ""
     can_measure: ClassVar[bool] = False
+    # set on a shorthand: the plugin it abbreviates, which `params()` must fit, so
+    # that a cell is named and hashed the same whichever spelling a matrix uses
+    canonical: ClassVar[str | None] = None
 
     def prepare(self, data_dir: Path | None, cache_dir: Path) -> None:  # noqa: B027
         """Load whatever outside data the plugin needs; the harness calls it before `corrupt`.

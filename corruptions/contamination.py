@@ -159,11 +159,9 @@ class EmnistContamination(Contamination):
     """
 
     description = "contamination with EMNIST letters (shorthand for contamination, source emnist)"
+    canonical = "contamination"
 
     def __init__(
         self, *, split: str = "bymerge", mode: str = "add", exclude_digits: bool = True
     ) -> None:
         super().__init__(source="emnist", split=split, mode=mode, exclude_digits=exclude_digits)
-
-    def params(self) -> dict[str, object]:
-        return {"split": self.split, "mode": self.mode, "exclude_digits": self.exclude_digits}

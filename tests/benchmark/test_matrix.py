@@ -154,3 +154,17 @@ def test_load_matrix_reads_a_toml_file(tmp_path: Path) -> None:
     )
     cells = load_matrix(str(path)).cells()
     assert [(c.corruption, c.severity, c.seed) for c in cells] == [("gaussian", 0.2, 3)]
+
+
+def test_matrix_shorthand_and_its_long_form_share_cells() -> None:
+    data = _matrix(
+        corruptions=[
+            {"name": "emnist", "severities": [0.143]},
+            {"name": "contamination", "severities": [0.143], "params": {"source": "emnist"}},
+        ]
+    )
+    matrix = parse_matrix(data)
+    (cell,) = matrix.cells()
+    assert cell.corruption == "contamination" and dict(cell.corruption_params)["source"] == "emnist"
+    # the report still lists it under both names the matrix used
+    assert sorted(role.corruption for role in matrix.roles()) == ["contamination", "emnist"]

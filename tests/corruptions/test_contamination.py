@@ -98,7 +98,8 @@ def test_emnist_with_digits_and_letters_split(emnist_dir: Path, tmp_path: Path) 
 
 def test_emnist_shorthand_is_contamination_with_emnist(emnist_dir: Path, tmp_path: Path) -> None:
     plugin = CORRUPTIONS.create("emnist", {})
-    assert plugin.params() == {"split": "bymerge", "mode": "add", "exclude_digits": True}
+    assert plugin.canonical == "contamination"
+    assert plugin.params() == CORRUPTIONS.create("contamination", {}).params()
     plugin.prepare(emnist_dir, tmp_path)
     result = plugin.corrupt(_mnist(70), 0.125, torch.Generator().manual_seed(0))
     assert int(result.mask.sum()) == 10
