@@ -26,7 +26,7 @@ from benchmark.matrix import CLEAN, Cell, Matrix
 from benchmark.metrics import Extractor, extractor_hash, load_or_train_extractor, score_samples
 from benchmark.store import CellResult, Scores, Store
 from benchmark.training import to_uint8, train_gan
-from corruptions import CORRUPTIONS, Corrupted
+from corruptions import CORRUPTIONS, Corrupted, Corruption
 from gans import GAN, GANS
 
 logger = logging.getLogger(__name__)
@@ -114,8 +114,7 @@ def _run_cell(cell: Cell, context: RunContext, started: float) -> CellResult:
     images = train.images[: cell.training.train_subset]
     corruption = None
     if cell.corruption != CLEAN:
-        corruption = CORRUPTIONS.create(cell.corruption, dict(cell.corruption_params))
-        corruption.prepare(context.data_dir, context.cache_dir)
+        corruption = _prepared(cell.corruption, cell.corruption_params, context)
         data_rng = torch.Generator().manual_seed(seed_for(cell.seed, "data"))
         corrupted = corruption.corrupt(images, cell.severity, data_rng)
         images = corrupted.images
@@ -283,7 +282,15 @@ def _prepare_corruptions(cells: list[Cell], context: RunContext) -> None:
     """
     distinct = {(c.corruption, c.corruption_params) for c in cells if c.corruption != CLEAN}
     for name, params in sorted(distinct, key=repr):
-        CORRUPTIONS.create(name, dict(params)).prepare(context.data_dir, context.cache_dir)
+        _prepared(name, params, context)
+
+
+@functools.lru_cache(maxsize=8)
+def _prepared(name: str, params: tuple[tuple[str, object], ...], context: RunContext) -> Corruption:
+    """A corruption with its outside data loaded, shared by the cells of this process."""
+    corruption = CORRUPTIONS.create(name, dict(params))
+    corruption.prepare(context.data_dir, context.cache_dir)
+    return corruption
 
 
 def _record_train_baseline(store: Store, matrix: Matrix, context: RunContext) -> None:

@@ -68,6 +68,7 @@ class Contamination(Corruption):
         self.exclude_digits = exclude_digits
         self._pool: torch.Tensor | None = None
         self._pool_device: torch.Tensor | None = None  # the pool on the device `measure` runs on
+        self._pool_sha256: str | None = None
 
     def prepare(self, data_dir: Path | None, cache_dir: Path) -> None:
         if self.source == "emnist":
@@ -77,6 +78,7 @@ class Contamination(Corruption):
         else:
             images = load_path(self.source, cache_dir)
         self._pool = torch.from_numpy(np.ascontiguousarray(images))
+        self._pool_device = self._pool_sha256 = None
 
     def params(self) -> dict[str, object]:
         # split and exclude_digits mean something for EMNIST only; leaving them out
@@ -87,9 +89,11 @@ class Contamination(Corruption):
         return params
 
     def manifest(self) -> dict[str, object]:
+        if self._pool_sha256 is None:
+            self._pool_sha256 = hashlib.sha256(self.pool.numpy().tobytes()).hexdigest()
         return {
             "contaminant_pool_size": len(self.pool),
-            "contaminant_pool_sha256": hashlib.sha256(self.pool.numpy().tobytes()).hexdigest(),
+            "contaminant_pool_sha256": self._pool_sha256,
         }
 
     @property
