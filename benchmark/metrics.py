@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 import torch_fidelity
 from torch import nn
-from torch.utils.data import Dataset
 
 from benchmark.data import ImageSet
 
@@ -28,15 +27,6 @@ logger = logging.getLogger(__name__)
 EXTRACTOR_NAME = "mnist-cnn"
 FEATURE_LAYER = "features"
 LOGITS_LAYER = "logits"
-
-# torch-fidelity's result keys -> the names we store
-_METRIC_NAMES = {
-    "frechet_inception_distance": "fid",
-    "kernel_inception_distance_mean": "kid",
-    "kernel_inception_distance_std": "kid_std",
-    "precision": "precision",
-    "recall": "recall",
-}
 
 
 @dataclass(frozen=True)
@@ -122,19 +112,6 @@ class MnistFeatureExtractor(torch_fidelity.FeatureExtractorBase):
 
 if EXTRACTOR_NAME not in torch_fidelity.registry.FEATURE_EXTRACTORS_REGISTRY:
     torch_fidelity.register_feature_extractor(EXTRACTOR_NAME, MnistFeatureExtractor)
-
-
-class _Uint8Images(Dataset):
-    """uint8 images `(N, 28, 28)` or `(N, 1, 28, 28)` as the Dataset torch-fidelity reads."""
-
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images = images.reshape(-1, 1, 28, 28)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        return self.images[index]
 
 
 def train_classifier(
@@ -223,6 +200,55 @@ def load_or_train_extractor(
     return Extractor(weights, digest, accuracy)
 
 
+@dataclass(frozen=True)
+class Features:
+    """What the extractor sees of a set of images.
+
+    Attributes:
+        features: float32 `(N, 128)`, the layer FID, KID, precision/recall and
+            density/coverage use.
+        logits: float32 `(N, 10)`, the layer of the classifier-based inception score.
+    """
+
+    features: torch.Tensor
+    logits: torch.Tensor
+
+
+@torch.no_grad()
+def extract_features(
+    images: torch.Tensor, extractor: Extractor, device: torch.device, batch_size: int = 1000
+) -> Features:
+    """Features and logits of uint8 images `(N, 28, 28)` or `(N, 1, 28, 28)`, on the CPU."""
+    model = torch_fidelity.utils.create_feature_extractor(
+        EXTRACTOR_NAME,
+        [FEATURE_LAYER, LOGITS_LAYER],
+        cuda=device.type == "cuda",
+        feature_extractor_weights_path=str(extractor.path),
+        verbose=False,
+    )
+    images = images.reshape(-1, 1, 28, 28)
+    parts = [model(chunk.to(device)) for chunk in images.split(batch_size)]
+    features = torch.cat([p[0] for p in parts]).float().cpu()
+    logits = torch.cat([p[1] for p in parts]).float().cpu()
+    return Features(features, logits)
+
+
+def cached_features(
+    images: torch.Tensor, name: str, extractor: Extractor, cache_dir: Path, device: torch.device
+) -> Features:
+    """`extract_features` of a fixed image set, cached under `name` and the extractor's hash."""
+    path = cache_dir / "features" / f"{name}-{extractor.hash}.pt"
+    if path.exists():
+        saved = torch.load(path, weights_only=True)
+        return Features(saved["features"], saved["logits"])
+    result = extract_features(images, extractor, device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    torch.save({"features": result.features, "logits": result.logits}, partial)
+    partial.replace(path)
+    return result
+
+
 def score_samples(
     samples: torch.Tensor,
     reference: ImageSet,
@@ -231,12 +257,12 @@ def score_samples(
     device: torch.device,
     samples_cache_name: str | None = None,
 ) -> dict[str, float]:
-    """FID, KID and precision/recall of `samples` against `reference`, on the extractor's features.
+    """Every sample metric of `samples` against `reference`, on the extractor's features.
 
     Args:
         samples: uint8 tensor `(N, 28, 28)` or `(N, 1, 28, 28)`, N >= 2.
         reference: the images to compare with (clean MNIST test); their
-            features and statistics are cached under `cache_dir`.
+            features are cached under `cache_dir`.
         extractor: the classifier from `load_or_train_extractor`.
         cache_dir: the benchmark's cache folder.
         device: where features are computed.
@@ -244,25 +270,100 @@ def score_samples(
             (for fixed sets such as MNIST train); None computes them afresh.
 
     Returns:
-        `fid`, `kid`, `kid_std`, `precision`, `recall`.
+        See `score_features`.
     """
-    count = min(len(samples), len(reference.images))
-    result = torch_fidelity.calculate_metrics(
-        input1=_Uint8Images(samples),
-        input2=_Uint8Images(reference.images),
-        input1_cache_name=samples_cache_name and f"{samples_cache_name}-{extractor.hash}",
-        input2_cache_name=f"mnist-ref-{reference.checksum}-{extractor.hash}",
-        cache=True,
-        cache_root=str(cache_dir / "fidelity"),
-        feature_extractor=EXTRACTOR_NAME,
-        feature_extractor_weights_path=str(extractor.path),
-        fid=True,
-        kid=True,
-        kid_subset_size=min(1000, count),
-        prc=True,
-        cuda=device.type == "cuda",
-        batch_size=500,
-        save_cpu_ram=True,  # no DataLoader worker processes: the images are in memory
-        verbose=False,
+    real = cached_features(
+        reference.images, f"mnist-ref-{reference.checksum}", extractor, cache_dir, device
     )
-    return {ours: float(result[theirs]) for theirs, ours in _METRIC_NAMES.items()}
+    if samples_cache_name is None:
+        fake = extract_features(samples, extractor, device)
+    else:
+        fake = cached_features(samples, samples_cache_name, extractor, cache_dir, device)
+    return score_features(fake, real)
+
+
+def score_features(fake: Features, real: Features) -> dict[str, float]:
+    """Metrics of generated against real features.
+
+    FID, KID and the inception score are torch-fidelity's own functions (KID:
+    100 subsets of min(1000, N), degree-3 polynomial kernel; IS: 10 splits on
+    the classifier's logits). Precision/recall (k = 3, torch-fidelity's
+    convention) and density/coverage (k = 5, Naeem et al. 2020) share one pass
+    over the pairwise distances in `manifold_metrics`.
+
+    Returns:
+        `fid`, `kid`, `kid_std`, `precision`, `recall`, `density`, `coverage`,
+        `isc`, `isc_std`.
+    """
+    from torch_fidelity import metric_fid, metric_isc, metric_kid
+
+    values: dict[str, float] = {}
+    stats = [metric_fid.fid_features_to_statistics(f.features) for f in (fake, real)]
+    fid = metric_fid.fid_statistics_to_metric(*stats, verbose=False)
+    values["fid"] = fid[metric_fid.KEY_METRIC_FID]
+
+    subset = min(1000, len(fake.features), len(real.features))
+    kid = metric_kid.kid_features_to_metric(
+        fake.features, real.features, kid_subset_size=subset, verbose=False
+    )
+    values["kid"] = kid[metric_kid.KEY_METRIC_KID_MEAN]
+    values["kid_std"] = kid[metric_kid.KEY_METRIC_KID_STD]
+
+    values.update(manifold_metrics(fake.features, real.features))
+
+    isc = metric_isc.isc_features_to_metric(fake.logits)
+    values["isc"] = isc[metric_isc.KEY_METRIC_ISC_MEAN]
+    values["isc_std"] = isc[metric_isc.KEY_METRIC_ISC_STD]
+    return {name: float(value) for name, value in values.items()}
+
+
+def _knn_radii(points: torch.Tensor, ks: tuple[int, ...], chunk: int) -> list[torch.Tensor]:
+    """Distance from each point to its k-th nearest other point, for each k."""
+    radii: list[list[torch.Tensor]] = [[] for _ in ks]
+    for rows in points.split(chunk):
+        # (chunk, N); column 0 of the sorted distances is the point itself
+        nearest = torch.cdist(rows, points).topk(max(ks) + 1, dim=1, largest=False).values
+        for out, k in zip(radii, ks, strict=True):
+            out.append(nearest[:, k])
+    return [torch.cat(r) for r in radii]
+
+
+def manifold_metrics(
+    fake: torch.Tensor, real: torch.Tensor, k_prc: int = 3, k_dc: int = 5, chunk: int = 2048
+) -> dict[str, float]:
+    """Precision/recall (Kynkaanniemi et al. 2019) and density/coverage (Naeem et al. 2020).
+
+    Precision: share of fakes inside some real k_prc-NN ball (`<=`, as
+    torch-fidelity). Recall: share of reals inside some fake k_prc-NN ball.
+    Density: mean count of real k_dc-NN balls holding a fake, over k_dc.
+    Coverage: share of real k_dc-NN balls holding at least one fake (`<`, as prdc).
+
+    Args:
+        fake, real: float tensors `(N, D)` and `(M, D)`.
+
+    Returns:
+        `precision`, `recall`, `density`, `coverage`.
+    """
+    fake, real = fake.float(), real.float()
+    real_prc, real_dc = _knn_radii(real, (k_prc, k_dc), chunk)
+    (fake_prc,) = _knn_radii(fake, (k_prc,), chunk)
+
+    precise = torch.zeros(len(fake), dtype=torch.bool)
+    density = torch.zeros(len(fake))
+    recalled = torch.zeros(len(real), dtype=torch.bool)
+    nearest_fake = torch.full((len(real),), float("inf"))
+    for start in range(0, len(fake), chunk):
+        # (chunk of fakes, all reals)
+        distances = torch.cdist(fake[start : start + chunk], real)
+        precise[start : start + chunk] = (distances <= real_prc).any(dim=1)
+        density[start : start + chunk] = (distances < real_dc).sum(dim=1) / k_dc
+        fake_radii = fake_prc[start : start + chunk, None]
+        recalled |= (distances <= fake_radii).any(dim=0)
+        nearest_fake = torch.minimum(nearest_fake, distances.min(dim=0).values)
+
+    return {
+        "precision": precise.float().mean().item(),
+        "recall": recalled.float().mean().item(),
+        "density": density.mean().item(),
+        "coverage": (nearest_fake < real_dc).float().mean().item(),
+    }

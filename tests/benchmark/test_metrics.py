@@ -79,7 +79,83 @@ def test_fid_matches_independent_numpy_scipy(mnist: tuple, cache_dir: Path) -> N
 def test_scores_of_real_images_are_near_perfect(mnist: tuple, cache_dir: Path) -> None:
     train, test, extractor = mnist
     scores = score_samples(train.images[:5000], test, extractor, cache_dir, torch.device("cpu"))
-    assert set(scores) == {"fid", "kid", "kid_std", "precision", "recall"}
+    assert set(scores) == {
+        "fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "isc", "isc_std"
+    }  # fmt: skip
+    assert scores["isc"] > 9.0  # 10 well-separated classes in equal shares: at most 10
     assert scores["fid"] < 2.0
     assert abs(scores["kid"]) < 0.01
     assert scores["precision"] > 0.7 and scores["recall"] > 0.7
+
+
+def _numpy_kid(a: np.ndarray, b: np.ndarray) -> float:
+    """Unbiased MMD^2 with the kernel (x.y / d + 1) ** 3, written out in numpy."""
+    d, m, n = a.shape[1], len(a), len(b)
+    k_aa = (a @ a.T / d + 1) ** 3
+    k_bb = (b @ b.T / d + 1) ** 3
+    k_ab = (a @ b.T / d + 1) ** 3
+    same_a = (k_aa.sum() - np.trace(k_aa)) / (m * (m - 1))
+    same_b = (k_bb.sum() - np.trace(k_bb)) / (n * (n - 1))
+    return float(same_a + same_b - 2 * k_ab.mean())
+
+
+def _brute_force_manifold(fake: np.ndarray, real: np.ndarray, k_prc: int, k_dc: int) -> dict:
+    """Precision, recall, density and coverage by explicit k-NN in numpy (float64)."""
+
+    def radii(x: np.ndarray, k: int) -> np.ndarray:
+        d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+        return np.sort(d, axis=1)[:, k]  # column 0 is the point itself
+
+    cross = np.sqrt(((fake[:, None, :] - real[None, :, :]) ** 2).sum(-1))  # (fake, real)
+    real_prc, real_dc, fake_prc = radii(real, k_prc), radii(real, k_dc), radii(fake, k_prc)
+    return {
+        "precision": float((cross <= real_prc[None, :]).any(1).mean()),
+        "recall": float((cross <= fake_prc[:, None]).any(0).mean()),
+        "density": float((cross < real_dc[None, :]).sum(1).mean() / k_dc),
+        "coverage": float((cross.min(0) < real_dc).mean()),
+    }
+
+
+def _random_features(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    real = torch.randn(300, 16, generator=generator, dtype=torch.float64)
+    fake = torch.randn(250, 16, generator=generator, dtype=torch.float64) * 1.2 + 0.3
+    return fake, real
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_manifold_metrics_match_brute_force_knn(seed: int) -> None:
+    from benchmark.metrics import manifold_metrics
+
+    fake, real = _random_features(seed)
+    ours = manifold_metrics(fake, real, k_prc=3, k_dc=5, chunk=64)
+    expected = _brute_force_manifold(fake.numpy(), real.numpy(), 3, 5)
+    for name, value in expected.items():
+        assert ours[name] == pytest.approx(value, abs=1e-6), name
+
+
+def test_manifold_metrics_agree_with_torch_fidelity_and_prdc() -> None:
+    import prdc
+    from torch_fidelity.metric_prc import prc_features_to_metric
+
+    from benchmark.metrics import manifold_metrics
+
+    fake, real = (t.float() for t in _random_features(2))
+    ours = manifold_metrics(fake, real)
+    theirs = prc_features_to_metric(fake, real, prc_neighborhood=3, verbose=False)
+    assert ours["precision"] == pytest.approx(theirs["precision"], abs=1e-6)
+    assert ours["recall"] == pytest.approx(theirs["recall"], abs=1e-6)
+    reference = prdc.compute_prdc(real.numpy(), fake.numpy(), nearest_k=5)
+    assert ours["density"] == pytest.approx(reference["density"], abs=1e-6)
+    assert ours["coverage"] == pytest.approx(reference["coverage"], abs=1e-6)
+
+
+def test_kid_matches_unbiased_numpy_mmd() -> None:
+    from benchmark.metrics import Features, score_features
+
+    fake, real = (t.float() for t in _random_features(3))
+    real = real[:250]  # equal sizes: KID's one subset is then the whole of each set
+    logits = torch.zeros(250, 10)
+    scores = score_features(Features(fake, logits), Features(real, logits))
+    expected = _numpy_kid(fake.double().numpy(), real.double().numpy())
+    assert scores["kid"] == pytest.approx(expected, rel=1e-5)

@@ -49,7 +49,9 @@ def test_run_smoke_stores_every_cell_with_metrics(smoke_run: Path) -> None:
     metrics = _rows(
         smoke_run, "SELECT name, value, extractor, num_samples, num_reference FROM metrics"
     )
-    assert {m[0] for m in metrics} == {"fid", "kid", "kid_std", "precision", "recall"}
+    assert {m[0] for m in metrics} == {
+        "fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "isc", "isc_std"
+    }  # fmt: skip
     assert all(
         math.isfinite(m[1]) and m[2] == "mnist-cnn" and m[3] == 200 and m[4] == 10000
         for m in metrics
@@ -57,7 +59,7 @@ def test_run_smoke_stores_every_cell_with_metrics(smoke_run: Path) -> None:
 
     # 256 images / batch 64 = 4 steps an epoch, 2 epochs, 4 losses a step
     assert _rows(smoke_run, "SELECT count(*) FROM history")[0][0] == 2 * 2 * 4 * 4
-    assert _rows(smoke_run, "SELECT count(*) FROM baselines WHERE name = 'mnist_train'")[0][0] == 5
+    assert _rows(smoke_run, "SELECT count(*) FROM baselines WHERE name = 'mnist_train'")[0][0] == 9
 
 
 def test_run_smoke_writes_artifacts(smoke_run: Path) -> None:
@@ -129,7 +131,8 @@ def test_run_is_deterministic_for_a_cell(
 def test_report_prints_and_writes_tables(smoke_run: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["report", str(smoke_run)]) == 0
     out = capsys.readouterr().out
-    assert "| corruption | severity | gan | seeds | fid | kid | precision | recall |" in out
+    header = "| corruption | severity | gan | seeds | fid | kid | precision | recall | density |"
+    assert header in out
     assert "| gaussian | 0 | vanilla | 1/1 |" in out and "| gaussian | 0.5 | vanilla | 1/1 |" in out
     assert "Baseline mnist_train (200 real images vs MNIST test)" in out
     assert (smoke_run / "report" / "metrics.csv").exists()
