@@ -120,6 +120,8 @@ def _run_cell(cell: Cell, context: RunContext, started: float) -> CellResult:
         images = corrupted.images
         write_manifest(folder / "manifest.json", cell, corrupted, corruption.manifest())
 
+    data_scores = _data_scores(images, cell, context)
+
     # train, saving a sample grid at each checkpoint epoch
     torch.manual_seed(seed_for(cell.seed, "weights"))
     gan = GANS.create(cell.gan, dict(cell.gan_params))
@@ -144,6 +146,7 @@ def _run_cell(cell: Cell, context: RunContext, started: float) -> CellResult:
         return CellResult(
             cell.id, "diverged", started, trained, train_seconds=trained - started,
             epochs_done=outcome.epochs_done, history=outcome.history, error=outcome.diverged,
+            data_scores=data_scores,
         )  # fmt: skip
 
     # sample, save artifacts and score against clean MNIST test
@@ -157,7 +160,7 @@ def _run_cell(cell: Cell, context: RunContext, started: float) -> CellResult:
     return CellResult(
         cell.id, "done", started, finished, train_seconds=trained - started,
         eval_seconds=finished - trained, epochs_done=outcome.epochs_done,
-        scores=scores, history=outcome.history,
+        scores=scores, data_scores=data_scores, history=outcome.history,
     )  # fmt: skip
 
 
@@ -190,6 +193,30 @@ def dataset_checksum(images: torch.Tensor) -> str:
     digest = hashlib.sha256(str(tuple(images.shape)).encode())
     digest.update(images.contiguous().numpy().tobytes())
     return digest.hexdigest()
+
+
+_DATA_SCORES: dict[tuple[str, int, int], Scores] = {}
+
+
+def _data_scores(images: torch.Tensor, cell: Cell, context: RunContext) -> Scores:
+    """The metrics of the training set itself: what a perfect imitator of it would score.
+
+    A seeded random `samples`-sized subset is scored like generated samples; the
+    result is kept per distinct dataset, so the GANs of a matrix that train on
+    the same data share one computation. `data_fid` must grow with severity, or
+    the metric cannot see the corruption.
+    """
+    count = min(cell.evaluation.samples, len(images))
+    key = (dataset_checksum(images), count, cell.seed)
+    if key not in _DATA_SCORES:
+        rng = torch.Generator().manual_seed(seed_for(cell.seed, "data-sample"))
+        chosen = torch.randperm(len(images), generator=rng)[:count]
+        scores = _score(images[chosen], context)
+        values = {f"data_{name}": value for name, value in scores.values.items()}
+        _DATA_SCORES[key] = Scores(
+            values, scores.extractor, scores.extractor_hash, count, scores.num_reference
+        )
+    return _DATA_SCORES[key]
 
 
 def _sample(gan: GAN, count: int, generator: torch.Generator) -> torch.Tensor:

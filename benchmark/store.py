@@ -101,7 +101,8 @@ class CellResult:
     train_seconds: float = 0.0
     eval_seconds: float = 0.0
     epochs_done: int = 0
-    scores: Scores | None = None
+    scores: Scores | None = None  # of the generated samples
+    data_scores: Scores | None = None  # of the training set itself, names prefixed data_
     history: list[tuple[int, int, str, float]] = field(
         default_factory=list
     )  # step, epoch, name, value
@@ -150,11 +151,11 @@ class Store:
                     result.eval_seconds, result.epochs_done, result.error,
                 ),
             )  # fmt: skip
-            if result.scores is not None:
-                self._db.executemany(
-                    "INSERT INTO metrics VALUES (?,?,?,?,?,?,?)",
-                    _score_rows(cell.id, result.scores),
-                )
+            for scores in (result.scores, result.data_scores):
+                if scores is not None:
+                    self._db.executemany(
+                        "INSERT INTO metrics VALUES (?,?,?,?,?,?,?)", _score_rows(cell.id, scores)
+                    )
             self._db.executemany(
                 "INSERT INTO history VALUES (?,?,?,?,?)",
                 ((cell.id, *row) for row in result.history),

@@ -16,7 +16,7 @@ from corruptions.registry import BenchmarkError
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("fid", "kid", "precision", "recall", "density", "coverage", "isc")
+METRICS = ("fid", "data_fid", "kid", "precision", "recall", "density", "coverage", "isc")
 
 
 class ReportError(BenchmarkError):

@@ -49,9 +49,19 @@ def test_run_smoke_stores_every_cell_with_metrics(smoke_run: Path) -> None:
     metrics = _rows(
         smoke_run, "SELECT name, value, extractor, num_samples, num_reference FROM metrics"
     )
-    assert {m[0] for m in metrics} == {
-        "fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "isc", "isc_std"
-    }  # fmt: skip
+    names = {
+        "fid",
+        "kid",
+        "kid_std",
+        "precision",
+        "recall",
+        "density",
+        "coverage",
+        "isc",
+        "isc_std",
+    }
+    # each cell: its samples' metrics and its training set's (data_*)
+    assert sorted(m[0] for m in metrics) == sorted(2 * [*names, *(f"data_{n}" for n in names)])
     assert all(
         math.isfinite(m[1]) and m[2] == "mnist-cnn" and m[3] == 200 and m[4] == 10000
         for m in metrics
@@ -125,13 +135,14 @@ def test_run_is_deterministic_for_a_cell(
     result = run_cell(cell, RunContext(tmp_path, data_dir, cache_dir, torch.device("cpu")))
     assert result.status == "done"
     stored = dict(_rows(smoke_run, f"SELECT name, value FROM metrics WHERE cell_id = '{cell.id}'"))
-    assert result.scores is not None and result.scores.values == stored
+    assert result.scores is not None and result.data_scores is not None
+    assert {**result.scores.values, **result.data_scores.values} == stored
 
 
 def test_report_prints_and_writes_tables(smoke_run: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["report", str(smoke_run)]) == 0
     out = capsys.readouterr().out
-    header = "| corruption | severity | gan | seeds | fid | kid | precision | recall | density |"
+    header = "| corruption | severity | gan | seeds | fid | data_fid | kid | precision | recall |"
     assert header in out
     assert "| gaussian | 0 | vanilla | 1/1 |" in out and "| gaussian | 0.5 | vanilla | 1/1 |" in out
     assert "Baseline mnist_train (200 real images vs MNIST test)" in out
@@ -176,7 +187,9 @@ def test_run_diverged_cell_is_recorded_with_history(
     ((status, error),) = _rows(out, "SELECT status, error FROM cells")
     assert status == "diverged" and error == "non-finite d_loss at step 3 (epoch 1)"
     assert _rows(out, "SELECT max(step) FROM history")[0][0] == 3
-    assert _rows(out, "SELECT count(*) FROM metrics")[0][0] == 0
+    # no sample metrics; the training set's own (data_*) are known before training
+    names = _rows(out, "SELECT name FROM metrics")
+    assert names and all(name.startswith("data_") for (name,) in names)
 
 
 def test_run_failed_cell_does_not_stop_the_matrix(
