@@ -48,17 +48,17 @@ class MnistCNN(nn.Module):
     of that order, as InceptionV3's are.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, classes: int = 10) -> None:
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(1, 32, 5, stride=2, padding=2), nn.ReLU(),   # (B, 32, 14, 14)
             nn.Conv2d(32, 64, 5, stride=2, padding=2), nn.ReLU(),  # (B, 64, 7, 7)
             nn.Flatten(), nn.Linear(64 * 7 * 7, 128), nn.BatchNorm1d(128),
         )  # fmt: skip
-        self.head = nn.Sequential(nn.ReLU(), nn.Linear(128, 10))
+        self.head = nn.Sequential(nn.ReLU(), nn.Linear(128, classes))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Features `(B, 128)` and logits `(B, 10)` of float images `(B, 1, 28, 28)` in [0, 1]."""
+        """Features `(B, 128)` and logits `(B, classes)` of images `(B, 1, 28, 28)` in [0, 1]."""
         features = self.body((images - 0.1307) / 0.3081)
         return features, self.head(features)
 
@@ -115,12 +115,16 @@ if EXTRACTOR_NAME not in torch_fidelity.registry.FEATURE_EXTRACTORS_REGISTRY:
 
 
 def train_classifier(
-    train: ImageSet, test: ImageSet, recipe: ClassifierRecipe, device: torch.device
+    train: ImageSet,
+    test: ImageSet,
+    recipe: ClassifierRecipe,
+    device: torch.device,
+    classes: int = 10,
 ) -> tuple[MnistCNN, float]:
     """Train `MnistCNN` on `train` by `recipe`; returns the model and its accuracy on `test`."""
     generator = torch.Generator().manual_seed(recipe.seed)
     torch.manual_seed(recipe.seed)
-    model = MnistCNN().to(device)
+    model = MnistCNN(classes).to(device)
     optimiser = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     steps = recipe.epochs * -(-len(train.images) // recipe.batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)

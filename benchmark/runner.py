@@ -21,10 +21,11 @@ import torch
 from torchvision.utils import save_image
 
 from benchmark import __version__
+from benchmark.artifacts import DETECTOR_NAME, Detector, artifact_rate, load_or_train_detector
 from benchmark.data import ImageSet, default_cache_dir, load_mnist
 from benchmark.matrix import CLEAN, Cell, Matrix
 from benchmark.metrics import Extractor, extractor_hash, load_or_train_extractor, score_samples
-from benchmark.store import CellResult, Scores, Store
+from benchmark.store import ArtifactRate, CellResult, Scores, Store
 from benchmark.training import to_uint8, train_gan
 from corruptions import CORRUPTIONS, Corrupted, Corruption
 from gans import GAN, GANS
@@ -87,15 +88,24 @@ def _extractor(data_dir: Path | None, cache_dir: Path, device: torch.device) -> 
     return load_or_train_extractor(train, test, cache_dir, device)
 
 
-def run_cell(cell: Cell, context: RunContext) -> CellResult:
+def run_cell(
+    cell: Cell, context: RunContext, detect: tuple[tuple[str, str], ...] = ()
+) -> CellResult:
     """Corrupt, train, sample and score one cell; never raises for a cell's own failure.
+
+    Args:
+        cell: what to run.
+        context: data, cache, output folder and device.
+        detect: the (corruption name, canonical params JSON) pairs the cell
+            stands for in the matrix; its samples get an artifact rate under
+            each one's detector (a clean cell stands for every corruption).
 
     Artifacts (sample grids, final samples, generator weights) are written to
     `cells/<id>/`; everything meant for the database is in the returned result.
     """
     started = time.time()
     try:
-        return _run_cell(cell, context, started)
+        return _run_cell(cell, context, started, detect)
     except Exception as err:  # a broken cell is recorded, never a crash of the matrix
         logger.error("cell %s failed: %s", cell.label, err)
         return CellResult(
@@ -104,7 +114,9 @@ def run_cell(cell: Cell, context: RunContext) -> CellResult:
         )  # fmt: skip
 
 
-def _run_cell(cell: Cell, context: RunContext, started: float) -> CellResult:
+def _run_cell(
+    cell: Cell, context: RunContext, started: float, detect: tuple[tuple[str, str], ...]
+) -> CellResult:
     device = context.device
     folder = context.out_dir / "cells" / cell.id
     folder.mkdir(parents=True, exist_ok=True)
@@ -156,12 +168,34 @@ def _run_cell(cell: Cell, context: RunContext, started: float) -> CellResult:
     torch.save(samples, folder / "samples.pt")
     torch.save(gan.generator_network().state_dict(), folder / "generator.pt")
     scores = _score(samples, context)
+    rates = [_artifact_rate(samples, name, params, context) for name, params in detect]
     finished = time.time()
     return CellResult(
         cell.id, "done", started, finished, train_seconds=trained - started,
         eval_seconds=finished - trained, epochs_done=outcome.epochs_done,
-        scores=scores, data_scores=data_scores, history=outcome.history,
+        scores=scores, data_scores=data_scores, artifact_rates=rates, history=outcome.history,
     )  # fmt: skip
+
+
+def _artifact_rate(
+    samples: torch.Tensor, name: str, params: str, context: RunContext
+) -> ArtifactRate:
+    detector = _detector(name, params, context)
+    value = artifact_rate(samples, detector, context.device)
+    return ArtifactRate(
+        name, params, value, DETECTOR_NAME, detector.hash, detector.accuracy, len(samples)
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _detector(name: str, params: str, context: RunContext) -> Detector:
+    # a shorthand's resolved params are its long form's (`Corruption.canonical`)
+    cls = CORRUPTIONS.get(name)
+    resolved = tuple(sorted(json.loads(params).items()))
+    corruption = _prepared(cls.canonical or name, resolved, context)
+    train = _mnist("train", context.data_dir, context.cache_dir)
+    test = _mnist("test", context.data_dir, context.cache_dir)
+    return load_or_train_detector(corruption, train, test, context.cache_dir, context.device)
 
 
 def write_manifest(path: Path, cell: Cell, corrupted: Corrupted, extra: dict[str, object]) -> None:
@@ -290,10 +324,15 @@ def _run_pending(
     # the real-data floor: MNIST train images scored like a generator's samples
     _record_train_baseline(store, matrix, context)
 
+    # each cell's artifact rate under every corruption it stands for
+    detect: dict[str, set[tuple[str, str]]] = {}
+    for role in roles:
+        detect.setdefault(role.cell.id, set()).add((role.corruption, role.corruption_params))
+
     counts.update(done=0, diverged=0, failed=0)
     with _progress(len(pending), progress) as bar:
         for cell in pending:
-            result = run_cell(cell, context)
+            result = run_cell(cell, context, tuple(sorted(detect[cell.id])))
             store.record(cell, result)
             counts[result.status] += 1
             _log_cell(cell, result)
@@ -337,6 +376,9 @@ def _log_cell(cell: Cell, result: CellResult) -> None:
     metrics = ""
     if result.scores is not None:
         metrics = " " + " ".join(f"{k}={v:.4g}" for k, v in result.scores.values.items())
+        metrics += "".join(
+            f" artifact_rate[{r.corruption}]={r.value:.4g}" for r in result.artifact_rates
+        )
     logger.info(
         "cell id=%s label=%s status=%s epochs=%d train_s=%.1f eval_s=%.1f%s",
         cell.id, cell.label, result.status, result.epochs_done,

@@ -10,7 +10,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,17 @@ CREATE TABLE IF NOT EXISTS roles (
     seed INTEGER NOT NULL,
     PRIMARY KEY (cell_id, corruption, corruption_params, gan, gan_params)
 );
+CREATE TABLE IF NOT EXISTS artifact_rates (
+    cell_id TEXT NOT NULL REFERENCES cells(id),
+    corruption TEXT NOT NULL,
+    corruption_params TEXT NOT NULL,
+    value REAL NOT NULL,
+    detector TEXT NOT NULL,
+    detector_hash TEXT NOT NULL,
+    detector_accuracy REAL NOT NULL,
+    num_samples INTEGER NOT NULL,
+    PRIMARY KEY (cell_id, corruption, corruption_params)
+);
 CREATE TABLE IF NOT EXISTS baselines (
     name TEXT NOT NULL,
     metric TEXT NOT NULL,
@@ -90,6 +101,19 @@ class Scores:
     num_reference: int
 
 
+@dataclass(frozen=True)
+class ArtifactRate:
+    """A cell's artifact rate under the detector of one corruption it stands for."""
+
+    corruption: str
+    corruption_params: str  # canonical JSON, as in the roles table
+    value: float
+    detector: str
+    detector_hash: str
+    detector_accuracy: float  # on held-out MNIST test images
+    num_samples: int
+
+
 @dataclass
 class CellResult:
     """What a worker returns for one cell; the driver stores it."""
@@ -103,6 +127,7 @@ class CellResult:
     epochs_done: int = 0
     scores: Scores | None = None  # of the generated samples
     data_scores: Scores | None = None  # of the training set itself, names prefixed data_
+    artifact_rates: list[ArtifactRate] = field(default_factory=list)
     history: list[tuple[int, int, str, float]] = field(
         default_factory=list
     )  # step, epoch, name, value
@@ -142,6 +167,7 @@ class Store:
         with self._db:
             self._db.execute("DELETE FROM metrics WHERE cell_id = ?", (cell.id,))
             self._db.execute("DELETE FROM history WHERE cell_id = ?", (cell.id,))
+            self._db.execute("DELETE FROM artifact_rates WHERE cell_id = ?", (cell.id,))
             self._db.execute(
                 "INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -156,6 +182,10 @@ class Store:
                     self._db.executemany(
                         "INSERT INTO metrics VALUES (?,?,?,?,?,?,?)", _score_rows(cell.id, scores)
                     )
+            self._db.executemany(
+                "INSERT INTO artifact_rates VALUES (?,?,?,?,?,?,?,?)",
+                ((cell.id, *astuple(rate)) for rate in result.artifact_rates),
+            )
             self._db.executemany(
                 "INSERT INTO history VALUES (?,?,?,?,?)",
                 ((cell.id, *row) for row in result.history),

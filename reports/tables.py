@@ -16,7 +16,9 @@ from corruptions.registry import BenchmarkError
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("fid", "data_fid", "kid", "precision", "recall", "density", "coverage", "isc")
+METRICS = (
+    "fid", "data_fid", "artifact_rate", "kid", "precision", "recall", "density", "coverage", "isc"
+)  # fmt: skip
 
 
 class ReportError(BenchmarkError):
@@ -42,6 +44,13 @@ def load_metrics(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
             db,
         )
         metrics = pd.read_sql_query("SELECT cell_id, name, value FROM metrics", db)
+        # a cell's artifact rate depends on the corruption it stands for: one per role
+        rates = pd.read_sql_query(
+            "SELECT cell_id, corruption, corruption_params, value AS artifact_rate "
+            "FROM artifact_rates",
+            db,
+        )
+        roles = roles.merge(rates, on=["cell_id", "corruption", "corruption_params"], how="left")
         baselines = pd.read_sql_query("SELECT name, metric, value, num_samples FROM baselines", db)
     return roles, metrics, baselines
 

@@ -162,7 +162,7 @@ def test_kid_matches_unbiased_numpy_mmd() -> None:
 
 
 @pytest.mark.parametrize("name", ["gaussian", "block_pixels", "contamination"])
-def test_data_fid_grows_with_severity_on_real_mnist(
+def test_data_fid_and_artifact_rate_grow_with_severity_on_real_mnist(
     mnist: tuple, cache_dir: Path, name: str
 ) -> None:
     """The metric must see each built-in corruption: a perfect imitator's FID grows with severity.
@@ -170,6 +170,7 @@ def test_data_fid_grows_with_severity_on_real_mnist(
     `emnist` is `contamination` with EMNIST, which cannot be had offline; the
     contamination case uses real Fashion-MNIST from Debian's package instead.
     """
+    from benchmark.artifacts import artifact_rate, load_or_train_detector
     from corruptions import CORRUPTIONS
     from corruptions.sources import FASHION_SYSTEM_DIR
 
@@ -180,12 +181,18 @@ def test_data_fid_grows_with_severity_on_real_mnist(
     corruption = CORRUPTIONS.create(name, params)
     corruption.prepare(None, cache_dir)
 
-    fids = []
+    detector = load_or_train_detector(corruption, train, test, cache_dir, torch.device("cpu"))
+    assert detector.accuracy > 0.95
+
+    fids, rates = [], []
     for severity in (0.0, 0.25, 0.5):
         data = corruption.corrupt(train.images[:3000], severity, torch.Generator().manual_seed(0))
         chosen = torch.randperm(len(data.images), generator=torch.Generator().manual_seed(1))
-        scores = score_samples(
-            data.images[chosen[:2000]], test, extractor, cache_dir, torch.device("cpu")
-        )
-        fids.append(scores["fid"])
+        subset = data.images[chosen[:2000]]
+        fids.append(score_samples(subset, test, extractor, cache_dir, torch.device("cpu"))["fid"])
+        rates.append(artifact_rate(subset, detector, torch.device("cpu")))
     assert fids[0] < fids[1] < fids[2], fids
+    assert rates[0] < rates[1] < rates[2], rates
+    # a perfect imitator of the corrupted set is flagged at about the severity,
+    # give or take the detector's own error (block_pixels: ~4 % held out)
+    assert rates == pytest.approx([0.0, 0.25, 0.5], abs=max(0.03, 2 * (1 - detector.accuracy)))

@@ -72,6 +72,20 @@ def test_run_smoke_stores_every_cell_with_metrics(smoke_run: Path) -> None:
     assert _rows(smoke_run, "SELECT count(*) FROM baselines WHERE name = 'mnist_train'")[0][0] == 9
 
 
+def test_run_smoke_stores_artifact_rates_for_every_role(smoke_run: Path) -> None:
+    rows = _rows(
+        smoke_run,
+        "SELECT c.severity, a.corruption, a.value, a.detector, a.detector_accuracy, a.num_samples "
+        "FROM artifact_rates a JOIN cells c ON c.id = a.cell_id ORDER BY c.severity",
+    )
+    # the clean cell stands for gaussian severity 0 too, so both have a gaussian rate
+    assert [(r[0], r[1], r[3], r[5]) for r in rows] == [
+        (0.0, "gaussian", "artifact-detector", 200),
+        (0.5, "gaussian", "artifact-detector", 200),
+    ]
+    assert all(0.0 <= r[2] <= 1.0 and r[4] > 0.95 for r in rows)
+
+
 def test_run_smoke_writes_artifacts(smoke_run: Path) -> None:
     for cell in load_matrix("smoke").cells():
         folder = smoke_run / "cells" / cell.id
@@ -142,7 +156,7 @@ def test_run_is_deterministic_for_a_cell(
 def test_report_prints_and_writes_tables(smoke_run: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["report", str(smoke_run)]) == 0
     out = capsys.readouterr().out
-    header = "| corruption | severity | gan | seeds | fid | data_fid | kid | precision | recall |"
+    header = "| corruption | severity | gan | seeds | fid | data_fid | artifact_rate | kid |"
     assert header in out
     assert "| gaussian | 0 | vanilla | 1/1 |" in out and "| gaussian | 0.5 | vanilla | 1/1 |" in out
     assert "Baseline mnist_train (200 real images vs MNIST test)" in out
