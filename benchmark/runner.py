@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 from torchvision.utils import save_image
+from tqdm import tqdm
 
 from benchmark import __version__
 from benchmark.artifacts import DETECTOR_NAME, Detector, artifact_rate, load_or_train_detector
@@ -386,9 +387,7 @@ def _log_cell(cell: Cell, result: CellResult) -> None:
     )  # fmt: skip
 
 
-def _progress(total: int, enabled: bool):  # type: ignore[no-untyped-def]
-    from tqdm import tqdm
-
+def _progress(total: int, enabled: bool) -> tqdm:
     return tqdm(total=total, unit="cell", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
