@@ -20,6 +20,7 @@ import torch
 from benchmark.data import ImageSet
 from benchmark.metrics import ClassifierRecipe, MnistCNN, train_classifier
 from corruptions import Corruption
+from corruptions.idx import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +84,7 @@ def load_or_train_detector(
     held_out = _labelled(corruption, test.images, recipe, recipe.seed + 1)
     model, accuracy = train_classifier(fit, held_out, recipe, device, classes=2)
 
-    weights.parent.mkdir(parents=True, exist_ok=True)
-    partial = weights.with_suffix(".partial")
-    torch.save(model.state_dict(), partial)
-    partial.replace(weights)
+    write_atomic(weights, lambda handle: torch.save(model.state_dict(), handle))
     info.write_text(json.dumps({"key": json.loads(key), "accuracy": accuracy}, indent=2))
     logger.info("artifact detector hash=%s held_out_accuracy=%.4f", digest, accuracy)
     return Detector(weights, digest, accuracy)

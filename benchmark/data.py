@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from benchmark.errors import DataError
-from corruptions.idx import IMAGE_MAGIC, LABEL_MAGIC, read_idx
+from corruptions.idx import IMAGE_MAGIC, LABEL_MAGIC, read_idx, write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -150,18 +150,10 @@ def load_mnist(
                 f"MNIST {split} has images {images.shape} and {len(labels)} labels, "
                 f"expected ({MNIST_COUNTS[split]}, 28, 28)"
             )
-        arrays.mkdir(parents=True, exist_ok=True)
-        _save_atomic(images_npy, images)
-        _save_atomic(labels_npy, labels)
+        write_atomic(images_npy, lambda handle: np.save(handle, images))
+        write_atomic(labels_npy, lambda handle: np.save(handle, labels))
         logger.info("decoded mnist split=%s images=%d cache=%s", split, len(images), arrays)
 
     images = np.load(images_npy)
     labels = np.load(labels_npy).astype(np.int64)
     return ImageSet(torch.from_numpy(images), torch.from_numpy(labels), image_md5)
-
-
-def _save_atomic(path: Path, array: np.ndarray) -> None:
-    partial = path.with_suffix(f".{os.getpid()}.partial")
-    with open(partial, "wb") as handle:
-        np.save(handle, array)
-    partial.replace(path)

@@ -21,6 +21,7 @@ import torch_fidelity
 from torch import nn
 
 from benchmark.data import ImageSet
+from corruptions.idx import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -195,10 +196,7 @@ def load_or_train_extractor(
 
     logger.info("training feature extractor name=%s hash=%s", EXTRACTOR_NAME, digest)
     model, accuracy = train_classifier(train, test, recipe, device)
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = weights.with_suffix(".partial")
-    torch.save(model.state_dict(), partial)
-    partial.replace(weights)
+    write_atomic(weights, lambda handle: torch.save(model.state_dict(), handle))
     info.write_text(json.dumps({"recipe": asdict(recipe), "test_accuracy": accuracy}, indent=2))
     logger.info("feature extractor hash=%s test_accuracy=%.4f", digest, accuracy)
     return Extractor(weights, digest, accuracy)
@@ -246,10 +244,8 @@ def cached_features(
         saved = torch.load(path, weights_only=True)
         return Features(saved["features"], saved["logits"])
     result = extract_features(images, extractor, device)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    torch.save({"features": result.features, "logits": result.logits}, partial)
-    partial.replace(path)
+    saved = {"features": result.features, "logits": result.logits}
+    write_atomic(path, lambda handle: torch.save(saved, handle))
     return result
 
 

@@ -131,9 +131,12 @@ def _run_cell(
         data_rng = torch.Generator().manual_seed(seed_for(cell.seed, "data"))
         corrupted = corruption.corrupt(images, cell.severity, data_rng)
         images = corrupted.images
-        write_manifest(folder / "manifest.json", cell, corrupted, corruption.manifest())
+    checksum = dataset_checksum(images)
+    if corruption is not None:
+        extra = {"sha256": checksum, **corruption.manifest()}
+        write_manifest(folder / "manifest.json", cell, corrupted, extra)
 
-    data_scores = _data_scores(images, cell, context)
+    data_scores = _data_scores(images, checksum, cell, context)
 
     # train, saving a sample grid at each checkpoint epoch
     torch.manual_seed(seed_for(cell.seed, "weights"))
@@ -217,7 +220,6 @@ def write_manifest(path: Path, cell: Cell, corrupted: Corrupted, extra: dict[str
         "corrupted_count": int(corrupted.mask.sum()),
         "corrupted_indices": torch.nonzero(corrupted.mask).flatten().tolist(),
         "contaminant_indices": None if contaminants is None else contaminants.tolist(),
-        "sha256": dataset_checksum(corrupted.images),
         **extra,
     }
     path.write_text(json.dumps(manifest) + "\n")
@@ -233,7 +235,7 @@ def dataset_checksum(images: torch.Tensor) -> str:
 _DATA_SCORES: dict[tuple[str, int, int], Scores] = {}
 
 
-def _data_scores(images: torch.Tensor, cell: Cell, context: RunContext) -> Scores:
+def _data_scores(images: torch.Tensor, checksum: str, cell: Cell, context: RunContext) -> Scores:
     """The metrics of the training set itself: what a perfect imitator of it would score.
 
     A seeded random `samples`-sized subset is scored like generated samples; the
@@ -242,7 +244,7 @@ def _data_scores(images: torch.Tensor, cell: Cell, context: RunContext) -> Score
     the metric cannot see the corruption.
     """
     count = min(cell.evaluation.samples, len(images))
-    key = (dataset_checksum(images), count, cell.seed)
+    key = (checksum, count, cell.seed)
     if key not in _DATA_SCORES:
         rng = torch.Generator().manual_seed(seed_for(cell.seed, "data-sample"))
         chosen = torch.randperm(len(images), generator=rng)[:count]

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import gzip
+import os
 import zlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -12,6 +15,15 @@ from corruptions.registry import DataError
 
 IMAGE_MAGIC = 2051
 LABEL_MAGIC = 2049
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write `path` through a temporary file, so readers never see half a cache entry."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.partial")
+    with open(partial, "wb") as handle:
+        write(handle)
+    partial.replace(path)
 
 
 def read_idx(path: Path, expected_magic: int) -> np.ndarray:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from corruptions.idx import IMAGE_MAGIC, LABEL_MAGIC, read_idx
+from corruptions.idx import IMAGE_MAGIC, LABEL_MAGIC, read_idx, write_atomic
 from corruptions.registry import DataError
 
 logger = logging.getLogger(__name__)
@@ -41,11 +40,7 @@ def _cached(
     if path.exists():
         return np.load(path)
     array = build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.partial")
-    with open(partial, "wb") as handle:
-        np.save(handle, array)
-    partial.replace(path)
+    write_atomic(path, lambda handle: np.save(handle, array))
     return array
 
 
