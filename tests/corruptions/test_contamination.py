@@ -219,3 +219,21 @@ def test_corruption_without_measure_says_so() -> None:
         PluginError, match=r"corruption 'opaque' cannot simulate its process on a batch"
     ):
         Opaque().measure(torch.zeros(1, 1, 28, 28), 0.5, torch.Generator())
+
+
+def test_empty_npz_source_is_an_error(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.npz"
+    np.savez(empty, images=np.zeros((0, 28, 28), dtype=np.uint8))
+    with pytest.raises(DataError, match=r"contaminant source .*empty\.npz holds no images"):
+        Contamination(source=str(empty)).prepare(None, tmp_path)
+
+
+def test_emnist_images_and_labels_of_different_lengths(tmp_path: Path) -> None:
+    from tests.conftest import write_idx
+
+    folder = tmp_path / "emnist"
+    folder.mkdir()
+    write_idx(folder / "emnist-letters-train-images-idx3-ubyte.gz", np.zeros((4, 28, 28)), 2051)
+    write_idx(folder / "emnist-letters-train-labels-idx1-ubyte.gz", np.ones(3), 2049)
+    with pytest.raises(DataError, match=r"has 4 images but .* has 3 labels"):
+        load_emnist("letters", True, tmp_path, tmp_path / "cache")
