@@ -38,6 +38,11 @@ class RunCommand:
             help="default: $GAN_ROBUSTNESS_CACHE or ~/.cache/gan-robustness",
         )
         parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+        parser.add_argument(
+            "--inception-weights", type=Path, metavar="FILE",
+            help="torch-fidelity's InceptionV3 weights (.pth), for matrices with "
+            "feature_extractor = 'inception'; default: torch hub's cache, downloading if missing",
+        )  # fmt: skip
         _add_plugin_option(parser)
 
     @staticmethod
@@ -59,6 +64,7 @@ class RunCommand:
             data_dir=args.data_dir,
             cache_dir=args.cache_dir or default_cache_dir(),
             device=resolve_device(args.device),
+            inception_weights=args.inception_weights,
         )
         summary = run_matrix(matrix, context, progress=sys.stderr.isatty())
         print(summary.line())

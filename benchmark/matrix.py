@@ -35,11 +35,23 @@ class TrainingConfig:
     checkpoint_epochs: tuple[int, ...] = ()  # epochs after which a sample grid is saved
 
 
+FEATURE_EXTRACTORS = ("mnist-cnn", "inception")
+
+
 @dataclass(frozen=True)
 class EvaluationConfig:
-    """How each cell is scored."""
+    """How each cell is scored.
+
+    The final generator is scored on `samples` images. After each of `epochs`
+    (if any) the generator of that moment is scored too, on `epoch_samples`
+    images: fewer, to keep it cheap, and the same count at every listed epoch
+    so that the curve over training compares like with like.
+    """
 
     samples: int = 10000  # generated images scored against clean MNIST test
+    feature_extractor: str = "mnist-cnn"  # or "inception" (InceptionV3, for papers)
+    epochs: tuple[int, ...] = ()  # intermediate evaluations, after these training epochs
+    epoch_samples: int = 2000
 
 
 @dataclass(frozen=True)
@@ -282,6 +294,14 @@ def parse_matrix(data: Mapping[str, Any], source: str = "matrix") -> Matrix:
     evaluation = _config(
         EvaluationConfig, _table(data, "evaluation", source), f"{source} [evaluation]"
     )
+    for key, epochs in (
+        ("[training] checkpoint_epochs", training.checkpoint_epochs),
+        ("[evaluation] epochs", evaluation.epochs),
+    ):
+        if epochs and epochs[-1] > training.epochs:
+            raise ConfigError(
+                f"{source} {key} {list(epochs)!r} goes past [training] epochs = {training.epochs}"
+            )
     matrix = Matrix(name, tuple(seeds), corruptions, gans, training, evaluation)
 
     # expanding builds every plugin once, which validates every parameter before training
@@ -329,7 +349,17 @@ def _config(cls: type, table: Mapping[str, Any], where: str) -> Any:
     values: dict[str, Any] = {}
     for key, value in table.items():
         default = getattr(defaults, key)
-        if isinstance(default, tuple):
+        if key in _CHOICES:
+            if value not in _CHOICES[key]:
+                raise ConfigError(
+                    f"{where} {key} {value!r} is not accepted"
+                    f"{did_you_mean(str(value), list(_CHOICES[key]))}; "
+                    f"accepted: {', '.join(_CHOICES[key])}"
+                )
+            values[key] = value
+        elif key in _AT_LEAST_TWO and not (_positive_int(value) and value >= 2):
+            raise ConfigError(f"{where} {key} must be an integer >= 2, got {value!r}")
+        elif isinstance(default, tuple):
             if not isinstance(value, list) or not all(_positive_int(v) for v in value):
                 raise ConfigError(f"{where} {key} must be a list of integers >= 1, got {value!r}")
             values[key] = tuple(sorted(set(value)))
@@ -338,6 +368,10 @@ def _config(cls: type, table: Mapping[str, Any], where: str) -> Any:
         else:
             values[key] = value
     return cls(**values)
+
+
+_CHOICES = {"feature_extractor": FEATURE_EXTRACTORS}
+_AT_LEAST_TWO = ("samples", "epoch_samples")  # KID and k-NN metrics need two or more
 
 
 def _positive_int(value: Any) -> bool:

@@ -26,7 +26,8 @@ from benchmark.artifacts import DETECTOR_NAME, Detector, artifact_rate, load_or_
 from benchmark.data import ImageSet, default_cache_dir, load_mnist
 from benchmark.matrix import CLEAN, Cell, Matrix
 from benchmark.metrics import Extractor, extractor_hash, load_or_train_extractor, score_samples
-from benchmark.store import ArtifactRate, CellResult, Scores, Store
+from benchmark.inception import load_inception
+from benchmark.store import ArtifactRate, CellResult, EpochEvaluation, Scores, Store
 from benchmark.training import to_uint8, train_gan
 from corruptions import CORRUPTIONS, Corrupted, Corruption
 from gans import GAN, GANS
@@ -44,6 +45,7 @@ class RunContext:
     data_dir: Path | None = None
     cache_dir: Path = field(default_factory=default_cache_dir)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    inception_weights: Path | None = None  # None: torch hub's cache, downloading if missing
 
 
 @dataclass(frozen=True)
@@ -83,10 +85,13 @@ def _mnist(split: str, data_dir: Path | None, cache_dir: Path) -> ImageSet:
 
 
 @functools.lru_cache(maxsize=2)
-def _extractor(data_dir: Path | None, cache_dir: Path, device: torch.device) -> Extractor:
-    train = _mnist("train", data_dir, cache_dir)
-    test = _mnist("test", data_dir, cache_dir)
-    return load_or_train_extractor(train, test, cache_dir, device)
+def _extractor(kind: str, context: RunContext) -> Extractor:
+    """The feature network `kind` names (see `EvaluationConfig.feature_extractor`)."""
+    if kind == "inception":
+        return load_inception(context.inception_weights)
+    train = _mnist("train", context.data_dir, context.cache_dir)
+    test = _mnist("test", context.data_dir, context.cache_dir)
+    return load_or_train_extractor(train, test, context.cache_dir, context.device)
 
 
 def run_cell(
@@ -149,12 +154,16 @@ def _run_cell(
     grid_latents = torch.Generator(device=device).manual_seed(seed_for(cell.seed, "grid"))
     grid_state = grid_latents.get_state()
 
+    evaluations: list[EpochEvaluation] = []
+
     def checkpoint(epoch: int) -> None:
         if epoch in cell.training.checkpoint_epochs:
             grid_latents.set_state(grid_state)  # the same latents at every checkpoint
             _save_grid(
-                gan.sample(GRID_IMAGES, grid_latents), folder / f"samples-epoch{epoch:03d}.png"
+                _sample(gan, GRID_IMAGES, grid_latents), folder / f"samples-epoch{epoch:03d}.png"
             )
+        if epoch in cell.evaluation.epochs:
+            evaluations.append(_evaluate_epoch(gan, epoch, cell, context, detect))
 
     outcome = train_gan(gan, images, cell.training, device, rng, on_epoch_end=checkpoint)
     trained = time.time()
@@ -162,7 +171,7 @@ def _run_cell(
         return CellResult(
             cell.id, "diverged", started, trained, train_seconds=trained - started,
             epochs_done=outcome.epochs_done, history=outcome.history, error=outcome.diverged,
-            data_scores=data_scores,
+            data_scores=data_scores, evaluations=evaluations,
         )  # fmt: skip
 
     # sample, save artifacts and score against clean MNIST test
@@ -171,14 +180,36 @@ def _run_cell(
     _save_grid(samples[:GRID_IMAGES].float() / 127.5 - 1.0, folder / "samples.png")
     torch.save(samples, folder / "samples.pt")
     torch.save(gan.generator_network().state_dict(), folder / "generator.pt")
-    scores = _score(samples, context)
+    scores = _score(samples, cell, context)
     rates = [_artifact_rate(samples, name, params, context) for name, params in detect]
     finished = time.time()
     return CellResult(
         cell.id, "done", started, finished, train_seconds=trained - started,
         eval_seconds=finished - trained, epochs_done=outcome.epochs_done,
-        scores=scores, data_scores=data_scores, artifact_rates=rates, history=outcome.history,
+        scores=scores, data_scores=data_scores, artifact_rates=rates,
+        evaluations=evaluations, history=outcome.history,
     )  # fmt: skip
+
+
+def _evaluate_epoch(
+    gan: GAN, epoch: int, cell: Cell, context: RunContext, detect: tuple[tuple[str, str], ...]
+) -> EpochEvaluation:
+    """Score the generator as it is after `epoch`, on `epoch_samples` images.
+
+    The latents are the same at every epoch, and drawn from their own stream,
+    so evaluating leaves training exactly as it would be without.
+    """
+    latents = torch.Generator(device=context.device)
+    latents.manual_seed(seed_for(cell.seed, "epoch-samples"))
+    samples = to_uint8(_sample(gan, cell.evaluation.epoch_samples, latents))
+    scores = _score(samples, cell, context)
+    rates = [_artifact_rate(samples, name, params, context) for name, params in detect]
+    logger.info(
+        "epoch evaluation id=%s epoch=%d samples=%d fid=%.4g%s",
+        cell.id, epoch, len(samples), scores.values["fid"],
+        "".join(f" artifact_rate[{r.corruption}]={r.value:.4g}" for r in rates),
+    )  # fmt: skip
+    return EpochEvaluation(epoch, scores, rates)
 
 
 def _artifact_rate(
@@ -232,7 +263,7 @@ def dataset_checksum(images: torch.Tensor) -> str:
     return digest.hexdigest()
 
 
-_DATA_SCORES: dict[tuple[str, int, int], Scores] = {}
+_DATA_SCORES: dict[tuple[str, int, int, str], Scores] = {}
 
 
 def _data_scores(images: torch.Tensor, checksum: str, cell: Cell, context: RunContext) -> Scores:
@@ -244,11 +275,11 @@ def _data_scores(images: torch.Tensor, checksum: str, cell: Cell, context: RunCo
     the metric cannot see the corruption.
     """
     count = min(cell.evaluation.samples, len(images))
-    key = (checksum, count, cell.seed)
+    key = (checksum, count, cell.seed, cell.evaluation.feature_extractor)
     if key not in _DATA_SCORES:
         rng = torch.Generator().manual_seed(seed_for(cell.seed, "data-sample"))
         chosen = torch.randperm(len(images), generator=rng)[:count]
-        scores = _score(images[chosen], context)
+        scores = _score(images[chosen], cell, context)
         values = {f"data_{name}": value for name, value in scores.values.items()}
         _DATA_SCORES[key] = Scores(
             values, scores.extractor, scores.extractor_hash, count, scores.num_reference
@@ -256,13 +287,17 @@ def _data_scores(images: torch.Tensor, checksum: str, cell: Cell, context: RunCo
     return _DATA_SCORES[key]
 
 
+@torch.no_grad()
 def _sample(gan: GAN, count: int, generator: torch.Generator) -> torch.Tensor:
     chunks = [gan.sample(min(1000, count - start), generator) for start in range(0, count, 1000)]
     return torch.cat(chunks)
 
 
-def _score(samples: torch.Tensor, context: RunContext, cache_name: str | None = None) -> Scores:
-    extractor = _extractor(context.data_dir, context.cache_dir, context.device)
+def _score(
+    samples: torch.Tensor, cell: Cell | Matrix, context: RunContext, cache_name: str | None = None
+) -> Scores:
+    """Score images against MNIST test with the feature network the cell's evaluation names."""
+    extractor = _extractor(cell.evaluation.feature_extractor, context)
     test = _mnist("test", context.data_dir, context.cache_dir)
     values = score_samples(samples, test, extractor, context.cache_dir, context.device, cache_name)
     return Scores(values, extractor.name, extractor.hash, len(samples), len(test.images))
@@ -321,8 +356,10 @@ def _run_pending(
         matrix.name, len(cells), counts["cached"], context.out_dir, context.device,
     )  # fmt: skip
 
-    # missing data is an error now, before any training, not a failed cell later
+    # missing data or weights are an error now, before any training, not a failed cell later
     _prepare_corruptions(pending, context)
+    if pending and matrix.evaluation.feature_extractor == "inception":
+        _extractor("inception", context)
 
     # the real-data floor: MNIST train images scored like a generator's samples
     _record_train_baseline(store, matrix, context)
@@ -366,10 +403,15 @@ def _record_train_baseline(store: Store, matrix: Matrix, context: RunContext) ->
     count = min(matrix.evaluation.samples, 60000)
     train = _mnist("train", context.data_dir, context.cache_dir)
     test = _mnist("test", context.data_dir, context.cache_dir)
-    if store.has_baseline("mnist_train", extractor_hash(train, test), count):
+    kind = matrix.evaluation.feature_extractor
+    if kind == "inception":
+        digest = _extractor(kind, context).hash
+    else:
+        digest = extractor_hash(train, test)  # known without training the classifier
+    if store.has_baseline("mnist_train", digest, count):
         return  # a rerun with nothing left to do trains no classifier
     scores = _score(
-        train.images[:count], context, cache_name=f"mnist-train-{train.checksum}-{count}"
+        train.images[:count], matrix, context, cache_name=f"mnist-train-{train.checksum}-{count}"
     )
     store.record_baseline("mnist_train", scores)
     logger.info("baseline name=mnist_train samples=%d fid=%.4f", count, scores.values["fid"])

@@ -77,6 +77,29 @@ CREATE TABLE IF NOT EXISTS artifact_rates (
     num_samples INTEGER NOT NULL,
     PRIMARY KEY (cell_id, corruption, corruption_params)
 );
+CREATE TABLE IF NOT EXISTS epoch_metrics (
+    cell_id TEXT NOT NULL REFERENCES cells(id),
+    epoch INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    extractor TEXT NOT NULL,
+    extractor_hash TEXT NOT NULL,
+    num_samples INTEGER NOT NULL,
+    num_reference INTEGER NOT NULL,
+    PRIMARY KEY (cell_id, epoch, name)
+);
+CREATE TABLE IF NOT EXISTS epoch_artifact_rates (
+    cell_id TEXT NOT NULL REFERENCES cells(id),
+    epoch INTEGER NOT NULL,
+    corruption TEXT NOT NULL,
+    corruption_params TEXT NOT NULL,
+    value REAL NOT NULL,
+    detector TEXT NOT NULL,
+    detector_hash TEXT NOT NULL,
+    detector_accuracy REAL NOT NULL,
+    num_samples INTEGER NOT NULL,
+    PRIMARY KEY (cell_id, epoch, corruption, corruption_params)
+);
 CREATE TABLE IF NOT EXISTS baselines (
     name TEXT NOT NULL,
     metric TEXT NOT NULL,
@@ -114,6 +137,15 @@ class ArtifactRate:
     num_samples: int
 
 
+@dataclass(frozen=True)
+class EpochEvaluation:
+    """The scores of a cell's generator after one intermediate training epoch."""
+
+    epoch: int
+    scores: Scores
+    artifact_rates: list[ArtifactRate]
+
+
 @dataclass
 class CellResult:
     """What a worker returns for one cell; the driver stores it."""
@@ -128,6 +160,7 @@ class CellResult:
     scores: Scores | None = None  # of the generated samples
     data_scores: Scores | None = None  # of the training set itself, names prefixed data_
     artifact_rates: list[ArtifactRate] = field(default_factory=list)
+    evaluations: list[EpochEvaluation] = field(default_factory=list)  # at intermediate epochs
     history: list[tuple[int, int, str, float]] = field(
         default_factory=list
     )  # step, epoch, name, value
@@ -167,7 +200,8 @@ class Store:
         with self._db:
             self._db.execute("DELETE FROM metrics WHERE cell_id = ?", (cell.id,))
             self._db.execute("DELETE FROM history WHERE cell_id = ?", (cell.id,))
-            self._db.execute("DELETE FROM artifact_rates WHERE cell_id = ?", (cell.id,))
+            for table in ("artifact_rates", "epoch_metrics", "epoch_artifact_rates"):
+                self._db.execute(f"DELETE FROM {table} WHERE cell_id = ?", (cell.id,))
             self._db.execute(
                 "INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
@@ -186,6 +220,16 @@ class Store:
                 "INSERT INTO artifact_rates VALUES (?,?,?,?,?,?,?,?)",
                 ((cell.id, *astuple(rate)) for rate in result.artifact_rates),
             )
+            for evaluation in result.evaluations:
+                rows = _score_rows(cell.id, evaluation.scores)
+                self._db.executemany(
+                    "INSERT INTO epoch_metrics VALUES (?,?,?,?,?,?,?,?)",
+                    ((key, evaluation.epoch, *rest) for key, *rest in rows),
+                )
+                self._db.executemany(
+                    "INSERT INTO epoch_artifact_rates VALUES (?,?,?,?,?,?,?,?,?)",
+                    ((cell.id, evaluation.epoch, *astuple(r)) for r in evaluation.artifact_rates),
+                )
             self._db.executemany(
                 "INSERT INTO history VALUES (?,?,?,?,?)",
                 ((cell.id, *row) for row in result.history),

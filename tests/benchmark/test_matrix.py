@@ -92,7 +92,28 @@ def test_matrix_list_params_are_swept() -> None:
         ),
         (
             _matrix(evaluation={"samples": "many"}),
-            r"\[evaluation\] samples must be an integer >= 1, got 'many'",
+            r"\[evaluation\] samples must be an integer >= 2, got 'many'",
+        ),
+        (
+            _matrix(evaluation={"epoch_samples": 1}),
+            r"\[evaluation\] epoch_samples must be an integer >= 2, got 1",
+        ),
+        (
+            _matrix(evaluation={"feature_extractor": "inceptoin"}),
+            r"\[evaluation\] feature_extractor 'inceptoin' is not accepted "
+            r"\(did you mean 'inception'\?\); accepted: mnist-cnn, inception",
+        ),
+        (
+            _matrix(training={"epochs": 2}, evaluation={"epochs": [1, 3]}),
+            r"\[evaluation\] epochs \[1, 3\] goes past \[training\] epochs = 2",
+        ),
+        (
+            _matrix(training={"epochs": 2, "checkpoint_epochs": [5]}),
+            r"\[training\] checkpoint_epochs \[5\] goes past \[training\] epochs = 2",
+        ),
+        (
+            _matrix(evaluation={"epochs": [0]}),
+            r"\[evaluation\] epochs must be a list of integers >= 1, got \[0\]",
         ),
         (
             _matrix(matrix={"name": "t", "seeds": []}),
