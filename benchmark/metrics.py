@@ -329,7 +329,9 @@ class Reference:
         """Subset indices for `fakes` generated features, with the real-real term of each."""
         key = (fakes, subset, subsets, seed)
         if key not in self._kid_plans:
-            self._kid_plans[key] = KidPlan.draw(self.features.features, fakes, subset, subsets, seed)
+            self._kid_plans[key] = KidPlan.draw(
+                self.features.features, fakes, subset, subsets, seed
+            )
         return self._kid_plans[key]
 
 

@@ -24,9 +24,9 @@ from tqdm import tqdm
 from benchmark import __version__
 from benchmark.artifacts import DETECTOR_NAME, Detector, artifact_rate, load_or_train_detector
 from benchmark.data import ImageSet, default_cache_dir, load_mnist
+from benchmark.inception import load_inception
 from benchmark.matrix import CLEAN, Cell, Matrix
 from benchmark.metrics import Extractor, extractor_hash, load_or_train_extractor, score_samples
-from benchmark.inception import load_inception
 from benchmark.store import ArtifactRate, CellResult, EpochEvaluation, Scores, Store
 from benchmark.training import to_uint8, train_gan
 from corruptions import CORRUPTIONS, Corrupted, Corruption
@@ -163,7 +163,12 @@ def _run_cell(
                 _sample(gan, GRID_IMAGES, grid_latents), folder / f"samples-epoch{epoch:03d}.png"
             )
         if epoch in cell.evaluation.epochs:
-            evaluations.append(_evaluate_epoch(gan, epoch, cell, context, detect))
+            # NOTE: building a network draws from torch's global RNG, which dropout
+            # uses in training; a forked RNG keeps the cell identical to one never
+            # evaluated mid-training.
+            cuda = [device] if device.type == "cuda" else []
+            with torch.random.fork_rng(devices=cuda):
+                evaluations.append(_evaluate_epoch(gan, epoch, cell, context, detect))
 
     outcome = train_gan(gan, images, cell.training, device, rng, on_epoch_end=checkpoint)
     trained = time.time()
@@ -403,11 +408,7 @@ def _record_train_baseline(store: Store, matrix: Matrix, context: RunContext) ->
     count = min(matrix.evaluation.samples, 60000)
     train = _mnist("train", context.data_dir, context.cache_dir)
     test = _mnist("test", context.data_dir, context.cache_dir)
-    kind = matrix.evaluation.feature_extractor
-    if kind == "inception":
-        digest = _extractor(kind, context).hash
-    else:
-        digest = extractor_hash(train, test)  # known without training the classifier
+    digest = _extractor_hash(matrix.evaluation.feature_extractor, context)
     if store.has_baseline("mnist_train", digest, count):
         return  # a rerun with nothing left to do trains no classifier
     scores = _score(
@@ -415,6 +416,15 @@ def _record_train_baseline(store: Store, matrix: Matrix, context: RunContext) ->
     )
     store.record_baseline("mnist_train", scores)
     logger.info("baseline name=mnist_train samples=%d fid=%.4f", count, scores.values["fid"])
+
+
+def _extractor_hash(kind: str, context: RunContext) -> str:
+    """The hash of the feature network `kind` names, known without training the classifier."""
+    if kind == "inception":
+        return _extractor(kind, context).hash
+    train = _mnist("train", context.data_dir, context.cache_dir)
+    test = _mnist("test", context.data_dir, context.cache_dir)
+    return extractor_hash(train, test)
 
 
 def _log_cell(cell: Cell, result: CellResult) -> None:

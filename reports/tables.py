@@ -1,5 +1,8 @@
 """Metric tables per (corruption, severity, gan), averaged over seeds, as CSV and Markdown.
 
+`metrics.*` holds the final generators' scores; `metrics-by-epoch.*` the
+intermediate evaluations, where the matrix asked for them.
+
 Reads only the run directory's `results.sqlite`.
 """
 
@@ -55,16 +58,48 @@ def load_metrics(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     return roles, metrics, baselines
 
 
-def metric_table(roles: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+def load_epoch_metrics(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Roles crossed with the epochs each cell was evaluated at, and those metrics (long form).
+
+    Both are empty when the matrix asked for no intermediate evaluations, or
+    the run directory predates them.
+    """
+    with sqlite3.connect(Path(run_dir) / "results.sqlite") as db:
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if "epoch_metrics" not in tables:
+            return pd.DataFrame(), pd.DataFrame()
+        roles = pd.read_sql_query(
+            "SELECT r.cell_id, r.corruption, r.corruption_params, r.gan, r.gan_params, "
+            "r.severity, r.seed, c.status FROM roles r JOIN cells c ON c.id = r.cell_id",
+            db,
+        )
+        metrics = pd.read_sql_query("SELECT cell_id, epoch, name, value FROM epoch_metrics", db)
+        rates = pd.read_sql_query(
+            "SELECT cell_id, epoch, corruption, corruption_params, value AS artifact_rate "
+            "FROM epoch_artifact_rates",
+            db,
+        )
+    epochs = metrics[["cell_id", "epoch"]].drop_duplicates()
+    roles = roles.merge(epochs, on="cell_id")
+    keys = ["cell_id", "epoch", "corruption", "corruption_params"]
+    return roles.merge(rates, on=keys, how="left"), metrics
+
+
+def metric_table(
+    roles: pd.DataFrame, metrics: pd.DataFrame, by_epoch: bool = False
+) -> pd.DataFrame:
     """One row per (corruption, params, severity, gan, params): seeds done, metric means and stds.
 
     A clean cell is shared by every corruption and by a corruption-aware GAN
-    and its plain counterpart; `roles` lists it under each of them.
+    and its plain counterpart; `roles` lists it under each of them. With
+    `by_epoch`, the inputs are `load_epoch_metrics`'s and rows are per epoch too.
     """
-    wide = metrics.pivot_table(index="cell_id", columns="name", values="value")
-    rows = roles.merge(wide, left_on="cell_id", right_index=True, how="left")
+    index = ["cell_id", "epoch"] if by_epoch else ["cell_id"]
+    wide = metrics.pivot_table(index=index, columns="name", values="value").reset_index()
+    rows = roles.merge(wide, on=index, how="left")
 
     keys = ["corruption", "corruption_params", "severity", "gan", "gan_params"]
+    keys += ["epoch"] if by_epoch else []
     grouped = rows.groupby(keys, sort=True)
     table = grouped.agg(
         seeds=("seed", "count"), done=("status", lambda s: int((s == "done").sum()))
@@ -94,12 +129,15 @@ def to_markdown(table: pd.DataFrame, baselines: pd.DataFrame) -> str:
         _varying_params(table, "corruption", "corruption_params")
     )
     gan_names = table.gan + _suffix(_varying_params(table, "gan", "gan_params"))
-    header = ["corruption", "severity", "gan", "seeds", *metrics]
+    by_epoch = "epoch" in table
+    header = ["corruption", "severity", "gan", *(["epoch"] if by_epoch else []), "seeds", *metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for corruption, gan, row in zip(
         corruption_names, gan_names, table.itertuples(index=False), strict=True
     ):
-        cells = [corruption, f"{row.severity:g}", gan, f"{row.done}/{row.seeds}"]
+        cells = [corruption, f"{row.severity:g}", gan]
+        cells += [str(row.epoch)] if by_epoch else []
+        cells.append(f"{row.done}/{row.seeds}")
         for metric in metrics:
             mean, std = getattr(row, metric), getattr(row, f"{metric}_std")
             cells.append(
@@ -120,12 +158,24 @@ def _suffix(varying: pd.Series) -> pd.Series:
 
 
 def write_metric_tables(run_dir: Path, out_dir: Path) -> tuple[list[Path], str]:
-    """Write `metrics.csv` and `metrics.md` for a run directory; returns paths and Markdown."""
+    """Write `metrics.csv` and `metrics.md` for a run directory, and `metrics-by-epoch.*`
+    where it holds intermediate evaluations; returns the paths and the Markdown."""
     roles, metrics, baselines = load_metrics(run_dir)
-    table = metric_table(roles, metrics)
-    markdown = to_markdown(table, baselines)
+    tables = {"metrics": (metric_table(roles, metrics), baselines)}
+    epoch_roles, epoch_metrics = load_epoch_metrics(run_dir)
+    if not epoch_metrics.empty:
+        by_epoch = metric_table(epoch_roles, epoch_metrics, by_epoch=True)
+        tables["metrics-by-epoch"] = (by_epoch, baselines.iloc[0:0])
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = out_dir / "metrics.csv", out_dir / "metrics.md"
-    table.to_csv(csv_path, index=False)
-    md_path.write_text(markdown)
-    return [csv_path, md_path], markdown
+    paths, parts = [], []
+    for name, (table, shown_baselines) in tables.items():
+        markdown = to_markdown(table, shown_baselines)
+        csv_path, md_path = out_dir / f"{name}.csv", out_dir / f"{name}.md"
+        table.to_csv(csv_path, index=False)
+        md_path.write_text(markdown)
+        paths += [csv_path, md_path]
+        if name == "metrics-by-epoch":
+            markdown = "Intermediate evaluations (fewer samples than the final one):\n\n" + markdown
+        parts.append(markdown)
+    return paths, "\n".join(parts)

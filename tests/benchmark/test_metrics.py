@@ -196,3 +196,52 @@ def test_data_fid_and_artifact_rate_grow_with_severity_on_real_mnist(
     # a perfect imitator of the corrupted set is flagged at about the severity,
     # give or take the detector's own error (block_pixels: ~4 % held out)
     assert rates == pytest.approx([0.0, 0.25, 0.5], abs=max(0.03, 2 * (1 - detector.accuracy)))
+
+
+def test_kid_uses_torch_fidelity_subsets_and_matches_its_value() -> None:
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    from benchmark.metrics import KID_SEED, Features, Reference
+
+    generator = torch.Generator().manual_seed(4)
+    fake = torch.randn(600, 24, generator=generator) * 1.1 + 0.1
+    real = torch.randn(500, 24, generator=generator)
+    plan = Reference(Features(real, torch.zeros(500, 10))).kid_plan(600, 100, 20, KID_SEED)
+    ours = plan.kid(fake, real)
+    theirs = kid_features_to_metric(
+        fake, real, kid_subsets=20, kid_subset_size=100, rng_seed=KID_SEED, verbose=False
+    )
+    assert ours[0] == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-4)
+    assert ours[1] == pytest.approx(theirs["kernel_inception_distance_std"], rel=1e-4)
+
+    # and each subset's estimate is the float64 numpy MMD of those rows
+    expected = [
+        _numpy_kid(fake.double().numpy()[i], real.double().numpy()[j])
+        for i, j in zip(plan.fake_indices, plan.real_indices, strict=True)
+    ]
+    assert ours[0] == pytest.approx(np.mean(expected), rel=1e-6)
+    assert ours[1] == pytest.approx(np.std(expected), rel=1e-5)
+
+
+def test_score_features_with_a_reference_equals_with_raw_features() -> None:
+    from benchmark.metrics import Features, Reference, score_features
+
+    fake, real = (t.float() for t in _random_features(5))
+    logits = torch.randn(300, 10, generator=torch.Generator().manual_seed(0))
+    fake_set, real_set = Features(fake, logits[:250]), Features(real, logits)
+    reference = Reference(real_set)
+    first = score_features(fake_set, reference)
+    assert score_features(fake_set, reference) == first  # the kept KID plan changes nothing
+    assert score_features(fake_set, real_set) == first
+
+
+def test_manifold_metrics_count_duplicate_points_as_neighbours() -> None:
+    from benchmark.metrics import manifold_metrics
+
+    real = torch.randn(40, 8, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    real = torch.cat([real, real[:10]])  # ten points twice: their 1st neighbour is at 0
+    fake = real[:30] + 0.01
+    ours = manifold_metrics(fake, real, k_prc=3, k_dc=5, chunk=16)
+    expected = _brute_force_manifold(fake.numpy(), real.numpy(), 3, 5)
+    for name, value in expected.items():
+        assert ours[name] == pytest.approx(value, abs=1e-6), name

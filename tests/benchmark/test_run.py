@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sqlite3
@@ -315,3 +316,30 @@ def test_run_missing_contaminant_data_is_rejected_before_training(
     assert "error: EMNIST split 'bymerge' is not on disk and could not be downloaded" in (
         capsys.readouterr().err
     )
+
+
+def test_run_intermediate_evaluations_leave_training_unchanged(
+    smoke_run: Path, data_dir: Path, cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    smoke = load_matrix("smoke")
+    evaluation = dataclasses.replace(smoke.evaluation, epochs=(1, 2), epoch_samples=100)
+    matrix = dataclasses.replace(smoke, evaluation=evaluation)
+    out = tmp_path / "epochs"
+    summary = runner.run_matrix(matrix, RunContext(out, data_dir, cache_dir, torch.device("cpu")))
+    assert summary.done == 2
+
+    rows = _rows(out, "SELECT cell_id, epoch, name, num_samples FROM epoch_metrics")
+    assert sorted({(r[1], r[3]) for r in rows}) == [(1, 100), (2, 100)]
+    assert len(rows) == 2 * 2 * 9  # cells x epochs x metrics
+    rates = _rows(out, "SELECT epoch, corruption, num_samples FROM epoch_artifact_rates")
+    assert sorted(rates) == [(1, "gaussian", 100)] * 2 + [(2, "gaussian", 100)] * 2
+
+    # scoring mid-training draws from its own streams: the final metrics are the smoke run's
+    query = "SELECT c.label, m.name, m.value FROM metrics m JOIN cells c ON c.id = m.cell_id"
+    assert sorted(_rows(out, query)) == sorted(_rows(smoke_run, query))
+
+    assert main(["report", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Intermediate evaluations" in printed
+    assert "| corruption | severity | gan | epoch | seeds | fid |" in printed
+    assert (out / "report" / "metrics-by-epoch.csv").exists()
