@@ -407,7 +407,6 @@ def _prepared(name: str, params: tuple[tuple[str, object], ...], context: RunCon
 def _record_train_baseline(store: Store, matrix: Matrix, context: RunContext) -> None:
     count = min(matrix.evaluation.samples, 60000)
     train = _mnist("train", context.data_dir, context.cache_dir)
-    test = _mnist("test", context.data_dir, context.cache_dir)
     digest = _extractor_hash(matrix.evaluation.feature_extractor, context)
     if store.has_baseline("mnist_train", digest, count):
         return  # a rerun with nothing left to do trains no classifier
