@@ -440,7 +440,7 @@ def _squared_distances(
 
 
 def _knn_squared_radii(
-    points: torch.Tensor, ks: tuple[int, ...], chunk: int = 2048
+    points: torch.Tensor, ks: tuple[int, ...], chunk: int = 512
 ) -> list[torch.Tensor]:
     """Squared distance from each point to its k-th nearest other point, for each k."""
     norms = points.square().sum(1)
@@ -459,7 +459,7 @@ def _knn_squared_radii(
 
 def manifold_metrics(
     fake: torch.Tensor, real: torch.Tensor | Reference, k_prc: int = 3, k_dc: int = 5,
-    chunk: int = 2048,
+    chunk: int = 512,
 ) -> dict[str, float]:  # fmt: skip
     """Precision/recall (Kynkaanniemi et al. 2019) and density/coverage (Naeem et al. 2020).
 

@@ -15,30 +15,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
 from benchmark.cli import main
 from benchmark.data import ImageSet
 from benchmark.errors import DataError
 from benchmark.inception import default_weights_path, inception_url, load_inception
 from benchmark.metrics import extract_features, score_samples
+from tests.random_inception import write_random_inception_weights
 
 pytestmark = pytest.mark.slow
-
-
-class _RandomInception(FeatureExtractorInceptionV3):
-    def load_state_dict(self, *args: object, **kwargs: object) -> None:  # type: ignore[override]
-        """Keep the random initialisation."""
-
-
-def write_random_inception_weights(path: Path, seed: int = 0) -> Path:
-    """A state dict in torch-fidelity's InceptionV3 format, with random weights."""
-    empty = path.with_suffix(".empty")
-    torch.save({}, empty)
-    torch.manual_seed(seed)
-    model = _RandomInception("inception-v3-compat", ["2048"], str(empty))
-    torch.save(model.state_dict(), path)
-    return path
 
 
 @pytest.fixture(scope="module")
