@@ -141,7 +141,9 @@ def _run_cell(
         extra = {"sha256": checksum, **corruption.manifest()}
         write_manifest(folder / "manifest.json", cell, corrupted, extra)
 
-    data_scores = _data_scores(images, checksum, cell, context)
+    scoring = _Stopwatch()  # kept apart from training time
+    with scoring:
+        data_scores = _data_scores(images, checksum, cell, context)
 
     # train, saving a sample grid at each checkpoint epoch
     torch.manual_seed(seed_for(cell.seed, "weights"))
@@ -167,15 +169,17 @@ def _run_cell(
             # uses in training; a forked RNG keeps the cell identical to one never
             # evaluated mid-training.
             cuda = [device] if device.type == "cuda" else []
-            with torch.random.fork_rng(devices=cuda):
+            with scoring, torch.random.fork_rng(devices=cuda):
                 evaluations.append(_evaluate_epoch(gan, epoch, cell, context, detect))
 
     outcome = train_gan(gan, images, cell.training, device, rng, on_epoch_end=checkpoint)
     trained = time.time()
+    train_seconds = trained - started - scoring.seconds
     if outcome.diverged:
         return CellResult(
-            cell.id, "diverged", started, trained, train_seconds=trained - started,
-            epochs_done=outcome.epochs_done, history=outcome.history, error=outcome.diverged,
+            cell.id, "diverged", started, trained, train_seconds=train_seconds,
+            eval_seconds=scoring.seconds, epochs_done=outcome.epochs_done,
+            history=outcome.history, error=outcome.diverged,
             data_scores=data_scores, evaluations=evaluations,
         )  # fmt: skip
 
@@ -189,11 +193,24 @@ def _run_cell(
     rates = [_artifact_rate(samples, name, params, context) for name, params in detect]
     finished = time.time()
     return CellResult(
-        cell.id, "done", started, finished, train_seconds=trained - started,
-        eval_seconds=finished - trained, epochs_done=outcome.epochs_done,
+        cell.id, "done", started, finished, train_seconds=train_seconds,
+        eval_seconds=scoring.seconds + finished - trained, epochs_done=outcome.epochs_done,
         scores=scores, data_scores=data_scores, artifact_rates=rates,
         evaluations=evaluations, history=outcome.history,
     )  # fmt: skip
+
+
+class _Stopwatch:
+    """Adds up the seconds spent inside its `with` blocks."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def __enter__(self) -> None:
+        self._begun = time.perf_counter()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.seconds += time.perf_counter() - self._begun
 
 
 def _evaluate_epoch(

@@ -123,7 +123,8 @@ def test_perf_inception_fid(
 
     def inception_fid() -> dict[str, float]:
         return torch_fidelity.calculate_metrics(
-            input1=fake, input2=real, fid=True, cuda=False, verbose=False, batch_size=64, save_cpu_ram=True,
+            input1=fake, input2=real, fid=True, cuda=False, verbose=False,
+            batch_size=64, save_cpu_ram=True,
             feature_extractor="inception-v3-compat",
             feature_extractor_weights_path=str(weights),
         )  # fmt: skip
