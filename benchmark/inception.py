@@ -1,7 +1,7 @@
 """InceptionV3 features, for numbers comparable with papers: torch-fidelity's `inception-v3-compat`.
 
 Never the default. On MNIST the digit classifier's features are the sharper
-instrument, and InceptionV3 scores about 7 images a second on a 2-core CPU
+instrument, and InceptionV3 scores about 10 images a second on a 2-core CPU
 (28 x 28 digits are resized to 299 x 299). Ask for it in a matrix with
 `[evaluation] feature_extractor = "inception"`.
 """

@@ -14,8 +14,8 @@ Cases:
 - `quick_cell_training`: one cell of the `quick` preset (a DCGAN, one epoch
   of the 60,000 MNIST images, batch 64), which the bundle is compared with.
 
-InceptionV3 scores about 7 images a second on a 2-core CPU, so 10,000 vs
-10,000 takes most of an hour there; `GAN_ROBUSTNESS_PERF_INCEPTION_IMAGES=N`
+InceptionV3 scores about 10 images a second on a 2-core CPU, so 10,000 vs
+10,000 takes about 35 minutes there; `GAN_ROBUSTNESS_PERF_INCEPTION_IMAGES=N`
 times it on the first N of each set instead (its cost is linear in N).
 """
 
