@@ -24,6 +24,13 @@ METRICS = (
 )  # fmt: skip
 
 
+# every combination the matrix asks for, with its cell's status (NULL before it ran)
+_ROLES = (
+    "SELECT r.cell_id, r.corruption, r.corruption_params, r.gan, r.gan_params, "
+    "r.severity, r.seed, c.status FROM roles r LEFT JOIN cells c ON c.id = r.cell_id"
+)
+
+
 class ReportError(BenchmarkError):
     """A run directory cannot be reported on."""
 
@@ -41,11 +48,7 @@ def load_metrics(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
             "run `python -m benchmark run` first"
         )
     with sqlite3.connect(database) as db:
-        roles = pd.read_sql_query(
-            "SELECT r.cell_id, r.corruption, r.corruption_params, r.gan, r.gan_params, "
-            "r.severity, r.seed, c.status FROM roles r LEFT JOIN cells c ON c.id = r.cell_id",
-            db,
-        )
+        roles = pd.read_sql_query(_ROLES, db)
         metrics = pd.read_sql_query("SELECT cell_id, name, value FROM metrics", db)
         # a cell's artifact rate depends on the corruption it stands for: one per role
         rates = pd.read_sql_query(
@@ -68,11 +71,7 @@ def load_epoch_metrics(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
         if "epoch_metrics" not in tables:
             return pd.DataFrame(), pd.DataFrame()
-        roles = pd.read_sql_query(
-            "SELECT r.cell_id, r.corruption, r.corruption_params, r.gan, r.gan_params, "
-            "r.severity, r.seed, c.status FROM roles r JOIN cells c ON c.id = r.cell_id",
-            db,
-        )
+        roles = pd.read_sql_query(_ROLES, db)
         metrics = pd.read_sql_query("SELECT cell_id, epoch, name, value FROM epoch_metrics", db)
         rates = pd.read_sql_query(
             "SELECT cell_id, epoch, corruption, corruption_params, value AS artifact_rate "
