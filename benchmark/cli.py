@@ -1,7 +1,8 @@
-"""The command line: `run` trains and scores a matrix, `report` tabulates a run
-directory, `plugins` lists what a matrix can name.
+"""The command line: `run` trains and scores a matrix, `list` shows its cells without
+running them, `report` tabulates a run directory, `plugins` lists what a matrix can name.
 
 python -m benchmark run --matrix quick --data-dir ../shared/data
+python -m benchmark list --matrix full -k "emnist and not ambient"
 python -m benchmark report runs/quick
 python -m benchmark plugins --plugin my_corruption.py
 """
@@ -27,6 +28,22 @@ class RunCommand:
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--matrix", required=True, help="preset name or path to a .toml file")
         parser.add_argument("--out", type=Path, help="run directory (default: runs/<matrix name>)")
+        _add_selection_options(parser)
+        parser.add_argument(
+            "-x", "--exitfirst", action="store_true", help="stop after the first failed cell"
+        )
+        parser.add_argument(
+            "--force", action="store_true",
+            help="run in a directory made by a different matrix (cell ids never collide)",
+        )  # fmt: skip
+        parser.add_argument("--executor", choices=("local", "dask"), default="local")
+        parser.add_argument(
+            "--workers", type=int, help="dask: worker processes of a new local cluster (default 2)"
+        )
+        parser.add_argument(
+            "--scheduler", metavar="ADDRESS",
+            help="dask: join a running cluster, e.g. tcp://10.0.0.5:8786",
+        )  # fmt: skip
         parser.add_argument(
             "--data-dir", type=Path,
             help="folder with MNIST's IDX gz files (itself or its mnist/ subfolder); "
@@ -50,11 +67,16 @@ class RunCommand:
         import torch
 
         from benchmark.data import default_cache_dir
+        from benchmark.executors import make_executor
         from benchmark.matrix import load_matrix
-        from benchmark.runner import RunContext, resolve_device, run_matrix
+        from benchmark.runner import RunContext, RunOptions, resolve_device, run_matrix
+        from benchmark.selection import parse_keyword
 
         _import_plugins(args.plugin)
         matrix = load_matrix(args.matrix)
+        if args.keyword is not None:
+            parse_keyword(args.keyword)  # a malformed expression fails before anything runs
+        executor = make_executor(args.executor, args.workers, args.scheduler)
         if args.device == "cuda" and not torch.cuda.is_available():
             raise ConfigError(
                 "--device 'cuda' was asked for but torch sees no CUDA device; use auto or cpu"
@@ -65,11 +87,42 @@ class RunCommand:
             cache_dir=args.cache_dir or default_cache_dir(),
             device=resolve_device(args.device),
             inception_weights=args.inception_weights,
+            plugins=tuple(path.resolve() for path in args.plugin),
         )
-        summary = run_matrix(matrix, context, progress=sys.stderr.isatty())
+        options = RunOptions(
+            keyword=args.keyword, last_failed=args.last_failed, exit_first=args.exitfirst,
+            force=args.force, progress=sys.stderr.isatty(),
+        )  # fmt: skip
+        summary = run_matrix(matrix, context, options, executor)
         print(summary.line())
         print(f"results: {context.out_dir}")
         return 1 if summary.failed else 0
+
+
+class ListCommand:
+    """Show a matrix's cells, their ids, status and estimated cost, without running them."""
+
+    name = "list"
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--matrix", required=True, help="preset name or path to a .toml file")
+        parser.add_argument(
+            "--out", type=Path, help="run directory whose status to show (default: runs/<name>)"
+        )
+        _add_selection_options(parser)
+        _add_plugin_option(parser)
+
+    @staticmethod
+    def execute(args: argparse.Namespace) -> int:
+        from benchmark.listing import describe_cells
+        from benchmark.matrix import load_matrix
+
+        _import_plugins(args.plugin)
+        matrix = load_matrix(args.matrix)
+        out = args.out or Path("runs") / matrix.name
+        print(describe_cells(matrix, out, args.keyword, args.last_failed), end="")
+        return 0
 
 
 class ReportCommand:
@@ -111,6 +164,17 @@ class PluginsCommand:
         return 0
 
 
+def _add_selection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-k", dest="keyword", metavar="EXPR",
+        help="only cells whose names match, e.g. \"emnist and not ambient\" (pytest-style)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--lf", "--last-failed", dest="last_failed", action="store_true",
+        help="only the cells that failed last time (all, if none did)",
+    )  # fmt: skip
+
+
 def _add_plugin_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--plugin", type=Path, action="append", default=[], metavar="FILE",
@@ -125,7 +189,7 @@ def _import_plugins(paths: list[Path]) -> None:
         import_plugin_file(path)
 
 
-COMMANDS = (RunCommand, ReportCommand, PluginsCommand)
+COMMANDS = (RunCommand, ListCommand, ReportCommand, PluginsCommand)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,12 +10,15 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import platform
+import subprocess
 import sys
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torchvision.utils import save_image
@@ -24,10 +27,19 @@ from tqdm import tqdm
 from benchmark import __version__
 from benchmark.artifacts import DETECTOR_NAME, Detector, artifact_rate, load_or_train_detector
 from benchmark.data import ImageSet, default_cache_dir, load_mnist
+from benchmark.errors import ConfigError
 from benchmark.inception import load_inception
-from benchmark.matrix import CLEAN, Cell, Matrix
+from benchmark.matrix import CLEAN, Cell, Matrix, Role
 from benchmark.metrics import Extractor, extractor_hash, load_or_train_extractor, score_samples
-from benchmark.store import ArtifactRate, CellResult, EpochEvaluation, Scores, Store
+from benchmark.selection import cell_names, parse_keyword
+from benchmark.store import (
+    FINISHED,
+    ArtifactRate,
+    CellResult,
+    EpochEvaluation,
+    Scores,
+    Store,
+)
 from benchmark.training import to_uint8, train_gan
 from corruptions import CORRUPTIONS, Corrupted, Corruption
 from gans import GAN, GANS
@@ -46,24 +58,36 @@ class RunContext:
     cache_dir: Path = field(default_factory=default_cache_dir)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     inception_weights: Path | None = None  # None: torch hub's cache, downloading if missing
+    plugins: tuple[Path, ...] = ()  # --plugin files, imported again by each worker process
 
 
 @dataclass(frozen=True)
 class Summary:
-    """Counts of a finished `run_matrix`."""
+    """Counts of a finished `run_matrix`, over the selected cells.
+
+    `done`, `diverged` and `failed` include cells finished by an earlier run
+    (`cached`); `not_run` are those `-x` left when it stopped.
+    """
 
     total: int
     done: int
     diverged: int
     failed: int
     cached: int
+    deselected: int
+    not_run: int
     seconds: float
 
     def line(self) -> str:
-        return (
+        line = (
             f"{self.total} cells: {self.done} done, {self.failed} failed, "
-            f"{self.diverged} diverged, {self.cached} cached in {_duration(self.seconds)}"
+            f"{self.diverged} diverged, {self.cached} cached"
         )
+        if self.deselected:
+            line += f", {self.deselected} deselected"
+        if self.not_run:
+            line += f", {self.not_run} not run"
+        return f"{line} in {duration_text(self.seconds)}"
 
 
 def resolve_device(name: str) -> torch.device:
@@ -330,52 +354,161 @@ def _save_grid(images: torch.Tensor, path: Path) -> None:
     save_image(images.detach().cpu().add(1.0).div(2.0), path, nrow=8, padding=2)
 
 
-def environment(device: torch.device) -> dict[str, str]:
-    """Versions and device, saved beside the results."""
-    import torch_fidelity
+def environment(device: torch.device, executor: str = "local") -> dict[str, Any]:
+    """Versions, machine, device, executor and source revision, saved beside the results."""
+    from importlib import metadata
 
+    versions = {}
+    for package in ("torch", "torchvision", "torch-fidelity", "numpy", "scipy", "pandas",
+                    "dask", "distributed"):  # fmt: skip
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
     return {
         "benchmark": __version__,
+        "git_revision": _git_revision(),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
-        "torch": torch.__version__,
-        "torch_fidelity": torch_fidelity.__version__,
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "packages": versions,
         "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "executor": executor,
     }
 
 
-def run_matrix(matrix: Matrix, context: RunContext, progress: bool = False) -> Summary:
-    """Run every unfinished cell of `matrix` one after another, storing each as it ends.
+def _git_revision() -> str | None:
+    """The commit of the benchmark's source checkout, `+dirty` with local changes; None if none."""
+    source = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "HEAD"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, check=True, timeout=10,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How `run_matrix` chooses and runs cells; the CLI's flags, pytest-style.
+
+    Attributes:
+        keyword: a `-k` expression over cell names (see `benchmark.selection`).
+        last_failed: run only the cells stored as failed (all selected, if none are).
+        exit_first: stop after the first failed cell.
+        force: run in a directory made by a different matrix (ids never collide:
+            each is the hash of its cell's full spec).
+        progress: show a bar over cells on stderr.
+    """
+
+    keyword: str | None = None
+    last_failed: bool = False
+    exit_first: bool = False
+    force: bool = False
+    progress: bool = False
+
+
+def run_matrix(
+    matrix: Matrix,
+    context: RunContext,
+    options: RunOptions | None = None,
+    executor: Any = None,
+) -> Summary:
+    """Run every unfinished, selected cell of `matrix`, storing each as it ends.
+
+    Args:
+        matrix: what to run.
+        context: data, cache, run directory and device.
+        options: selection and flow (`-k`, `--lf`, `-x`, `--force`).
+        executor: a `benchmark.executors` executor; None runs cells here, in turn.
 
     Returns:
-        Counts of done, diverged, failed and cached (skipped) cells.
+        Counts of the selected cells by status (cached ones included), of the
+        cached, deselected and not-run ones.
+
+    Raises:
+        StoreError: if the run directory cannot be written or another run holds it.
+        ConfigError: if it was made by a different matrix (without `force`), or
+            `-k` is malformed.
+        DataError: if data or weights a pending cell needs cannot be had.
     """
+    from benchmark.executors import LocalExecutor
+
+    options = options or RunOptions()
     begun = time.time()
     store = Store(context.out_dir)
     try:
-        counts = _run_pending(matrix, context, store, progress)
+        _check_matrix(store, matrix, options.force)
+        with executor or LocalExecutor() as running:
+            counts = _run_pending(matrix, context, store, options, running)
     finally:
         store.close()
-    return Summary(
-        counts["total"], counts["done"], counts["diverged"], counts["failed"],
-        counts["cached"], time.time() - begun,
-    )  # fmt: skip
+    return Summary(**counts, seconds=time.time() - begun)
+
+
+def _check_matrix(store: Store, matrix: Matrix, force: bool) -> None:
+    """Refuse a run directory made by another matrix, unless forced; then record this one."""
+    resolved = json.loads(json.dumps(matrix.to_dict()))
+    previous = store.read_json("matrix.json")
+    if previous is not None and previous != resolved:
+        if not force:
+            raise ConfigError(
+                f"run directory {str(store.root)!r} was made by a different matrix "
+                f"({previous.get('matrix', {}).get('name')!r}); pass --force to add this "
+                "matrix's cells to it, or choose another --out"
+            )
+        logger.warning("run directory %s was made by a different matrix; --force", store.root)
+    store.write_json("matrix.json", resolved)
+
+
+def _select(
+    roles: list[Role], store: Store, options: RunOptions
+) -> tuple[list[Cell], list[Cell], dict[str, str]]:
+    """All distinct cells, the selected ones, and the stored status of those that have run."""
+    cells = list({role.cell.id: role.cell for role in roles}.values())
+    selected = cells
+    if options.keyword is not None:
+        matches = parse_keyword(options.keyword)
+        names = cell_names(roles)
+        selected = [cell for cell in cells if matches(names[cell.id])]
+    statuses = store.statuses()
+    if options.last_failed:
+        failed = [cell for cell in selected if statuses.get(cell.id) == "failed"]
+        if failed:
+            selected = failed
+        else:
+            logger.info("no failed cells recorded: --lf runs every selected cell")
+    return cells, selected, statuses
 
 
 def _run_pending(
-    matrix: Matrix, context: RunContext, store: Store, progress: bool
+    matrix: Matrix, context: RunContext, store: Store, options: RunOptions, executor: Any
 ) -> dict[str, int]:
-    store.write_json("matrix.json", matrix.to_dict())
-    store.write_json("environment.json", environment(context.device))
     roles = matrix.roles()
+    cells, selected, statuses = _select(roles, store, options)
+    store.write_json("environment.json", environment(context.device, executor.name))
     store.record_roles(roles)
-    cells = list({role.cell.id: role.cell for role in roles}.values())
-    finished = store.finished_ids()
-    pending = [cell for cell in cells if cell.id not in finished]
-    counts = {"total": len(cells), "cached": len(cells) - len(pending)}
+    pending = [cell for cell in selected if statuses.get(cell.id) not in FINISHED]
+    counts = dict.fromkeys(("done", "diverged", "failed"), 0)
+    for cell in selected:
+        if statuses.get(cell.id) in FINISHED:
+            counts[statuses[cell.id]] += 1
+    counts.update(
+        total=len(selected), cached=len(selected) - len(pending),
+        deselected=len(cells) - len(selected), not_run=0,
+    )  # fmt: skip
     logger.info(
-        "run matrix=%s cells=%d cached=%d out=%s device=%s",
-        matrix.name, len(cells), counts["cached"], context.out_dir, context.device,
+        "run matrix=%s cells=%d selected=%d cached=%d out=%s device=%s executor=%s",
+        matrix.name, len(cells), len(selected), counts["cached"], context.out_dir,
+        context.device, executor.name,
     )  # fmt: skip
 
     # missing data or weights are an error now, before any training, not a failed cell later
@@ -387,18 +520,31 @@ def _run_pending(
     _record_train_baseline(store, matrix, context)
 
     # each cell's artifact rate under every corruption it stands for
-    detect: dict[str, set[tuple[str, str]]] = {}
+    found: dict[str, set[tuple[str, str]]] = {}
     for role in roles:
-        detect.setdefault(role.cell.id, set()).add((role.corruption, role.corruption_params))
+        found.setdefault(role.cell.id, set()).add((role.corruption, role.corruption_params))
+    detect = {cell_id: tuple(sorted(pairs)) for cell_id, pairs in found.items()}
 
-    counts.update(done=0, diverged=0, failed=0)
-    with _progress(len(pending), progress) as bar:
-        for cell in pending:
-            result = run_cell(cell, context, tuple(sorted(detect[cell.id])))
+    # train the classifier and detectors here, once, before workers need them
+    if pending:
+        _extractor(matrix.evaluation.feature_extractor, context)
+        for name, params in sorted({pair for cell in pending for pair in detect[cell.id]}):
+            _detector(name, params, context)
+
+    ran = 0
+    with _progress(len(pending), options.progress) as bar:
+        results = executor.run(pending, context, detect)
+        for cell, result in results:
             store.record(cell, result)
             counts[result.status] += 1
+            ran += 1
             _log_cell(cell, result)
             bar.update(1)
+            if options.exit_first and result.status == "failed":
+                results.close()
+                logger.warning("stopping after the first failed cell (-x): %s", cell.label)
+                break
+    counts["not_run"] = len(pending) - ran
     return counts
 
 
@@ -461,6 +607,7 @@ def _progress(total: int, enabled: bool) -> tqdm:
     return tqdm(total=total, unit="cell", disable=not enabled, file=sys.stderr, dynamic_ncols=True)
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """`1m05s`, or `42s` under a minute."""
     minutes, secs = divmod(round(seconds), 60)
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

@@ -1,13 +1,17 @@
 """The run directory: `results.sqlite` plus per-cell artifacts under `cells/<id>/`.
 
 Only the driver process writes the database, one transaction per finished
-cell, so a killed run loses at most the cells in flight.
+cell, so a killed run loses at most the cells in flight. A run holds an
+exclusive lock on the directory for as long as it is open, so two runs never
+interleave their writes; the system drops the lock when the process dies.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Iterable
 from dataclasses import astuple, dataclass, field
@@ -19,6 +23,7 @@ from benchmark.errors import StoreError
 logger = logging.getLogger(__name__)
 
 DATABASE = "results.sqlite"
+LOCK = ".lock"
 FINISHED = ("done", "diverged")
 
 _SCHEMA = """
@@ -178,16 +183,39 @@ class Store:
         self.root = Path(root)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+            self._lock = (self.root / LOCK).open("a+")
+        except OSError as err:
+            raise StoreError(f"run directory {str(self.root)!r} cannot be used: {err}") from err
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as err:
+            self._lock.seek(0)
+            holder = self._lock.read().strip() or "unknown"
+            self._lock.close()
+            raise StoreError(
+                f"run directory {str(self.root)!r} is locked by another run (pid {holder}); "
+                "wait for it to finish, or choose another --out"
+            ) from err
+        self._lock.truncate(0)
+        self._lock.write(f"{os.getpid()}\n")
+        self._lock.flush()
+        try:
             self._db = sqlite3.connect(self.root / DATABASE)
             self._db.executescript(_SCHEMA)
-        except (OSError, sqlite3.Error) as err:
+        except sqlite3.Error as err:
+            self._lock.close()
             raise StoreError(f"run directory {str(self.root)!r} cannot be used: {err}") from err
 
     def close(self) -> None:
         self._db.close()
+        self._lock.close()  # releases the lock
 
     def cell_dir(self, cell_id: str) -> Path:
         return self.root / "cells" / cell_id
+
+    def statuses(self) -> dict[str, str]:
+        """The stored status of every cell that has run, by id."""
+        return dict(self._db.execute("SELECT id, status FROM cells"))
 
     def finished_ids(self) -> set[str]:
         """Ids of cells that need no rerun (done or diverged)."""
@@ -261,6 +289,11 @@ class Store:
             (name, extractor_hash, num_samples),
         ).fetchone()
         return row is not None
+
+    def read_json(self, name: str) -> dict[str, Any] | None:
+        """A JSON file of the run directory, or None where it does not exist."""
+        path = self.root / name
+        return json.loads(path.read_text()) if path.exists() else None
 
     def write_json(self, name: str, payload: dict[str, Any]) -> None:
         (self.root / name).write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")

@@ -136,7 +136,7 @@ def test_run_resume_does_no_training(
     code = main(["run", "--matrix", "smoke", "--data-dir", str(data_dir),
                  "--cache-dir", str(tmp_path / "empty"), "--out", str(smoke_run)])  # fmt: skip
     assert code == 0
-    assert "2 cells: 0 done, 0 failed, 0 diverged, 2 cached" in capsys.readouterr().out
+    assert "2 cells: 2 done, 0 failed, 0 diverged, 2 cached in" in capsys.readouterr().out
     assert (
         _rows(smoke_run, "SELECT cell_id, name, value FROM metrics ORDER BY cell_id, name")
         == before

@@ -50,6 +50,21 @@ def test_store_rerecording_a_cell_replaces_its_rows(tmp_path: Path) -> None:
                                       history=[(1, 1, "g_loss", value)]))  # fmt: skip
     rows = store._db.execute("SELECT value FROM metrics UNION ALL SELECT value FROM history")
     assert rows.fetchall() == [(2.0,), (2.0,)]
+    store.close()
+
+
+def test_store_second_run_on_a_directory_is_refused_while_the_first_holds_it(
+    tmp_path: Path,
+) -> None:
+    import os
+
+    first = Store(tmp_path)
+    with pytest.raises(
+        StoreError, match=rf"run directory '.*' is locked by another run \(pid {os.getpid()}\)"
+    ):
+        Store(tmp_path)
+    first.close()
+    Store(tmp_path).close()  # free again once the first has closed
 
 
 def test_store_unusable_directory_is_an_error(tmp_path: Path) -> None:
