@@ -38,6 +38,10 @@ class RunCommand:
         )  # fmt: skip
         parser.add_argument("--executor", choices=("local", "dask"), default="local")
         parser.add_argument(
+            "--threads", type=int,
+            help="torch threads per cell (default: all cores for local, 1 per dask worker)",
+        )  # fmt: skip
+        parser.add_argument(
             "--workers", type=int, help="dask: worker processes of a new local cluster (default 2)"
         )
         parser.add_argument(
@@ -74,6 +78,8 @@ class RunCommand:
 
         _import_plugins(args.plugin)
         matrix = load_matrix(args.matrix)
+        if args.threads is not None and args.threads < 1:
+            raise ConfigError(f"--threads must be an integer >= 1, got {args.threads}")
         if args.keyword is not None:
             parse_keyword(args.keyword)  # a malformed expression fails before anything runs
         executor = make_executor(args.executor, args.workers, args.scheduler)
@@ -88,6 +94,7 @@ class RunCommand:
             device=resolve_device(args.device),
             inception_weights=args.inception_weights,
             plugins=tuple(path.resolve() for path in args.plugin),
+            threads=args.threads,
         )
         options = RunOptions(
             keyword=args.keyword, last_failed=args.last_failed, exit_first=args.exitfirst,

@@ -9,6 +9,7 @@ finish, in any order. Workers only compute; the driver writes every result.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Iterator, Mapping
@@ -101,6 +102,8 @@ class DaskExecutor:
     def run(self, cells: list[Cell], context: RunContext, detect: Detect) -> Iterator[tuple]:
         from distributed import as_completed
 
+        if context.threads is None:
+            context = dataclasses.replace(context, threads=1)  # one per worker process
         futures = {
             self._client.submit(
                 _run_on_worker, cell, context, detect[cell.id], key=f"cell-{cell.id}", pure=False

@@ -59,6 +59,7 @@ class RunContext:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     inception_weights: Path | None = None  # None: torch hub's cache, downloading if missing
     plugins: tuple[Path, ...] = ()  # --plugin files, imported again by each worker process
+    threads: int | None = None  # torch threads per cell; None keeps the process's setting
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,10 @@ def run_cell(
     `cells/<id>/`; everything meant for the database is in the returned result.
     """
     started = time.time()
+    if context.threads is not None:
+        # NOTE: float sums depend on the thread count (FID differs by ~1e-9
+        # between 1 and 2 threads); equal counts give bit-identical cells anywhere
+        torch.set_num_threads(context.threads)
     try:
         return _run_cell(cell, context, started, detect)
     except Exception as err:  # a broken cell is recorded, never a crash of the matrix
@@ -444,6 +449,8 @@ def run_matrix(
 
     options = options or RunOptions()
     begun = time.time()
+    if context.threads is not None:
+        torch.set_num_threads(context.threads)  # the driver's scoring too (the baseline)
     store = Store(context.out_dir)
     try:
         _check_matrix(store, matrix, options.force)
@@ -608,6 +615,9 @@ def _progress(total: int, enabled: bool) -> tqdm:
 
 
 def duration_text(seconds: float) -> str:
-    """`1m05s`, or `42s` under a minute."""
+    """`2h05m` from an hour up, `1m05s` from a minute up, else `42s`."""
     minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m"
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
