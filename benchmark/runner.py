@@ -454,8 +454,7 @@ def run_matrix(
     store = Store(context.out_dir)
     try:
         _check_matrix(store, matrix, options.force)
-        with executor or LocalExecutor() as running:
-            counts = _run_pending(matrix, context, store, options, running)
+        counts = _run_pending(matrix, context, store, options, executor or LocalExecutor())
     finally:
         store.close()
     return Summary(**counts, seconds=time.time() - begun)
@@ -539,7 +538,9 @@ def _run_pending(
             _detector(name, params, context)
 
     ran = 0
-    with _progress(len(pending), options.progress) as bar:
+    if not pending:
+        return counts  # a cluster is not started for nothing
+    with executor, _progress(len(pending), options.progress) as bar:
         results = executor.run(pending, context, detect)
         for cell, result in results:
             store.record(cell, result)

@@ -4,6 +4,7 @@ and bad input rejected with exit code 2 before any training."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -209,7 +210,7 @@ def test_run_rejects_bad_options_before_training(
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert pytest.importorskip("re").search(message, err), err
+    assert re.search(message, err), err
     assert not (out / "cells").exists()
 
 
@@ -233,3 +234,29 @@ def test_run_rejects_an_output_directory_it_cannot_create(
     assert _run(data_dir, cache_dir, blocker / "run", _matrix(tmp_path)) == 2
     err = capsys.readouterr().err
     assert f"error: run directory '{blocker / 'run'}' cannot be used: " in err
+
+
+BAD_MATRICES = [
+    ("[matrix\nname = 1", r"is not valid TOML"),
+    (TINY.replace('"gaussian"', '"gausian"'), r"unknown corruption 'gausian' \(did you mean"),
+    (TINY.replace("{severities}", "[0.0, 1.5]"), r"severity 1\.5 is not a number in \[0, 1\]"),
+    (TINY.replace("seeds = [0]", "seeds = [1, 1]"), r"seeds has duplicates: \[1, 1\]"),
+    (TINY.replace("seeds = [0]", "seeds = []"), r"seeds must be a non-empty list of integers"),
+    (TINY.replace("epochs = 1", 'epochs = "one"'), r"\[training\] epochs must be an integer >= 1"),
+    (TINY.replace("latent_dim = 8", "latent = 8"), r"gan 'vanilla' has no parameter 'latent'"),
+    (TINY.replace("[evaluation]", "[evaluation]\nextractor = 1"), r"has unknown key 'extractor'"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_MATRICES)
+def test_run_rejects_bad_matrix_files_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, text: str, message: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(text.format(name="bad", severities="[0.0, 0.3, 0.5]"))
+    out = tmp_path / "run"
+    assert main(["run", "--matrix", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+    assert re.search(message, err), err
+    assert not out.exists()
