@@ -36,7 +36,9 @@ class LocalExecutor:
     def __exit__(self, *exc_info: object) -> None:
         return None
 
-    def run(self, cells: list[Cell], context: RunContext, detect: Detect) -> Iterator[tuple]:
+    def run(
+        self, cells: list[Cell], context: RunContext, detect: Detect
+    ) -> Iterator[tuple[Cell, CellResult]]:
         for cell in cells:
             yield cell, run_cell(cell, context, detect[cell.id])
 
@@ -54,11 +56,14 @@ class DaskExecutor:
         scheduler: address of a running scheduler (`dask scheduler`); its
             workers must see the data, cache and run directories and any
             `--plugin` files at the same paths.
+        timeout: how long to try reaching `scheduler`.
     """
 
     name = "dask"
 
-    def __init__(self, workers: int | None = None, scheduler: str | None = None) -> None:
+    def __init__(
+        self, workers: int | None = None, scheduler: str | None = None, timeout: str = "20s"
+    ) -> None:
         try:
             import distributed  # noqa: F401
         except ImportError as err:
@@ -69,6 +74,7 @@ class DaskExecutor:
             raise ConfigError("--workers starts a local cluster; it cannot go with --scheduler")
         self.workers = workers
         self.scheduler = scheduler
+        self.timeout = timeout
         self._cluster: Any = None
         self._client: Any = None
 
@@ -78,7 +84,7 @@ class DaskExecutor:
 
         if self.scheduler is not None:
             try:
-                self._client = Client(self.scheduler, timeout="20s")
+                self._client = Client(self.scheduler, timeout=self.timeout)
             except OSError as err:
                 raise ConfigError(
                     f"--scheduler {self.scheduler!r} cannot be reached: {err}"
@@ -99,7 +105,9 @@ class DaskExecutor:
         if self._cluster is not None:
             self._cluster.close()
 
-    def run(self, cells: list[Cell], context: RunContext, detect: Detect) -> Iterator[tuple]:
+    def run(
+        self, cells: list[Cell], context: RunContext, detect: Detect
+    ) -> Iterator[tuple[Cell, CellResult]]:
         from distributed import as_completed
 
         if context.threads is None:
@@ -138,7 +146,9 @@ def _run_on_worker(
     return run_cell(cell, context, detect)
 
 
-def make_executor(name: str, workers: int | None, scheduler: str | None) -> Any:
+def make_executor(
+    name: str, workers: int | None, scheduler: str | None
+) -> LocalExecutor | DaskExecutor:
     """The executor `--executor` names, with its options checked.
 
     Raises:

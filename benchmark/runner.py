@@ -16,9 +16,10 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torchvision.utils import save_image
@@ -401,6 +402,23 @@ def _git_revision() -> str | None:
     return head + ("+dirty" if dirty else "")
 
 
+class Executor(Protocol):
+    """Runs pending cells somewhere and yields `(cell, result)` as each finishes."""
+
+    name: str
+
+    def __enter__(self) -> Executor: ...
+
+    def __exit__(self, *exc_info: object) -> None: ...
+
+    def run(
+        self,
+        cells: list[Cell],
+        context: RunContext,
+        detect: Mapping[str, tuple[tuple[str, str], ...]],
+    ) -> Iterator[tuple[Cell, CellResult]]: ...
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How `run_matrix` chooses and runs cells; the CLI's flags, pytest-style.
@@ -425,7 +443,7 @@ def run_matrix(
     matrix: Matrix,
     context: RunContext,
     options: RunOptions | None = None,
-    executor: Any = None,
+    executor: Executor | None = None,
 ) -> Summary:
     """Run every unfinished, selected cell of `matrix`, storing each as it ends.
 
@@ -496,7 +514,7 @@ def _select(
 
 
 def _run_pending(
-    matrix: Matrix, context: RunContext, store: Store, options: RunOptions, executor: Any
+    matrix: Matrix, context: RunContext, store: Store, options: RunOptions, executor: Executor
 ) -> dict[str, int]:
     roles = matrix.roles()
     cells, selected, statuses = _select(roles, store, options)

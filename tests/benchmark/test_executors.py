@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -20,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 KILLING_PLUGIN = '''
 """A GAN whose training kills its own process: a worker lost mid-cell."""
+import json
 import os
 import signal
 from pathlib import Path
@@ -152,3 +154,48 @@ def _wait_for_done_cells(
                 return done
         time.sleep(0.2)
     pytest.fail("no cell finished in time")
+
+
+def test_dask_joins_a_running_cluster(
+    data_dir: Path, cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    dask = Path(sys.executable).parent / "dask"
+    if not dask.exists():
+        pytest.skip(f"the dask command is not installed beside {sys.executable}")
+    scheduler_file = tmp_path / "scheduler.json"
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    scheduler = subprocess.Popen(
+        [dask, "scheduler", "--scheduler-file", scheduler_file, "--port", "0",
+         "--no-dashboard"], **quiet,
+    )  # fmt: skip
+    worker = None
+    try:
+        deadline = time.time() + 60
+        while not scheduler_file.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        worker = subprocess.Popen(
+            [dask, "worker", "--scheduler-file", scheduler_file, "--nworkers", "2",
+             "--nthreads", "1", "--no-dashboard"], cwd=REPO, **quiet,
+        )  # fmt: skip
+        address = json.loads(scheduler_file.read_text())["address"]
+        out = tmp_path / "run"
+        code = main(["run", "--matrix", "smoke", "--data-dir", str(data_dir),
+                     "--cache-dir", str(cache_dir), "--out", str(out),
+                     "--executor", "dask", "--scheduler", address])  # fmt: skip
+    finally:
+        for process in (worker, scheduler):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
+    assert code == 0
+    assert "2 cells: 2 done, 0 failed, 0 diverged, 0 cached in" in capsys.readouterr().out
+    assert json.loads((out / "environment.json").read_text())["executor"] == "dask"
+
+
+def test_dask_unreachable_scheduler_is_an_error() -> None:
+    from benchmark.errors import ConfigError
+    from benchmark.executors import DaskExecutor
+
+    executor = DaskExecutor(scheduler="tcp://127.0.0.1:9", timeout="2s")
+    with pytest.raises(ConfigError, match=r"--scheduler 'tcp://127.0.0.1:9' cannot be reached"):
+        executor.__enter__()
