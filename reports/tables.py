@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from corruptions.registry import BenchmarkError
+from reports.thresholds import KEYS, Onset, describe, describe_floor
 
 logger = logging.getLogger(__name__)
 
@@ -178,3 +180,74 @@ def write_metric_tables(run_dir: Path, out_dir: Path) -> tuple[list[Path], str]:
             markdown = "Intermediate evaluations (fewer samples than the final one):\n\n" + markdown
         parts.append(markdown)
     return paths, "\n".join(parts)
+
+
+def per_seed_table(roles: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """One row per role (and seed) with a column per metric, where the role's cell is done."""
+    wide = metrics.pivot_table(index="cell_id", columns="name", values="value").reset_index()
+    rows = roles[roles.status == "done"].merge(wide, on="cell_id", how="left")
+    return rows.reset_index(drop=True)
+
+
+def threshold_table(
+    found: Mapping[tuple[str, str, str, str, str], Onset], metrics: Sequence[str]
+) -> pd.DataFrame:
+    """One row per (corruption, params, gan, params): the onset per metric, its effect, its
+    p-value and the noise floor, as numbers (`*_text` columns hold the printed form)."""
+    rows: dict[tuple[str, str, str, str], dict[str, object]] = {}
+    for (*key, metric), onset in sorted(found.items()):
+        row = rows.setdefault(tuple(key), dict(zip(KEYS, key, strict=True)))
+        row["seeds"] = onset.seeds
+        row["worst_tested"] = max(float(row.get("worst_tested", 0.0)), onset.worst_tested)
+        row[f"onset_{metric}"] = onset.severity
+        row[f"effect_{metric}"] = onset.effect
+        row[f"p_{metric}"] = onset.p_value
+        row[f"floor_{metric}"] = onset.floor
+        row[f"tolerance_{metric}"] = onset.tolerance
+        row[f"{metric}_text"] = describe(onset)
+        row[f"floor_{metric}_text"] = describe_floor(onset)
+        row["single_run"] = bool(row.get("single_run", False)) or onset.single_run
+    table = pd.DataFrame(list(rows.values()))
+    shown = [m for m in metrics if f"{m}_text" in table]
+    return table.assign(metrics=",".join(shown))
+
+
+def threshold_markdown(table: pd.DataFrame, alpha: float) -> str:
+    """The threshold table as Markdown, with its footnotes."""
+    if table.empty:
+        return "No thresholds: the run has no finished cell at severity 0 and above.\n"
+    metrics = table.metrics.iloc[0].split(",")
+    corruption_names = table.corruption + _suffix(
+        _varying_params(table, "corruption", "corruption_params")
+    )
+    gan_names = table.gan + _suffix(_varying_params(table, "gan", "gan_params"))
+    header = ["corruption", "gan", "seeds", *(f"onset ({m})" for m in metrics)]
+    header += ["worst tested", "noise floor"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for corruption, gan, (_, row) in zip(
+        corruption_names, gan_names, table.iterrows(), strict=True
+    ):
+        cells = [corruption, gan, str(row.seeds)]
+        cells += [_text(row, f"{m}_text") for m in metrics]
+        floors = [f"{m} {_text(row, f'floor_{m}_text')}" for m in metrics]
+        cells += [f"{row.worst_tested:g}", ", ".join(floors)]
+        lines.append("| " + " | ".join(cells) + " |")
+
+    notes = [
+        "",
+        f"Onset: the smallest severity whose mean degradation over seeds exceeds the metric's "
+        f"tolerance and, with two or more seeds, is significant (one-sided Welch t-test, "
+        f"Bonferroni-adjusted over the row's severities, alpha = {alpha:g}); effect and "
+        f"adjusted p at that severity. Noise floor: the clean cell's standard deviation "
+        f"across seeds.",
+    ]
+    if table.single_run.any():
+        notes.append("¹ One seed: the threshold rests on a single run and is not tested.")
+    if table.filter(like="_text").apply(lambda c: c.astype(str).str.contains("†")).any().any():
+        notes.append("† The tolerance lies below the noise floor: onsets this small are noise.")
+    return "\n".join(lines + notes) + "\n"
+
+
+def _text(row: pd.Series, column: str) -> str:
+    value = row.get(column)
+    return "—" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
