@@ -133,23 +133,59 @@ class ListCommand:
 
 
 class ReportCommand:
-    """Tabulate the metrics of a run directory."""
+    """Decide robustness thresholds and write tables, figures and an HTML page for a run."""
 
     name = "report"
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
+        from reports.build import FORMATS
+        from reports.thresholds import ALPHA, DEFAULT_METRICS
+
         parser.add_argument("run_dir", type=Path, help="a directory written by `run`")
-        parser.add_argument("--out", type=Path, help="where tables go (default: RUN_DIR/report)")
+        parser.add_argument("--out", type=Path, help="where files go (default: RUN_DIR/report)")
+        parser.add_argument(
+            "--metric", action="append", metavar="NAME",
+            help="a metric to decide thresholds on (repeatable; default: "
+            f"{', '.join(DEFAULT_METRICS)})",
+        )  # fmt: skip
+        parser.add_argument(
+            "--format", default=",".join(FORMATS), metavar="LIST",
+            help=f"comma-separated outputs among {', '.join(FORMATS)} (default: all)",
+        )  # fmt: skip
+        parser.add_argument(
+            "--tolerance", action="append", default=[], metavar="METRIC=VALUE",
+            help="replace a metric's tolerance, e.g. fid=0.2 (relative) or recall=0.1",
+        )  # fmt: skip
+        parser.add_argument("--alpha", type=float, default=ALPHA, help="significance level")
 
     @staticmethod
     def execute(args: argparse.Namespace) -> int:
-        from reports.tables import write_metric_tables
+        from reports.build import build_report
+        from reports.thresholds import DEFAULT_METRICS
 
-        paths, markdown = write_metric_tables(args.run_dir, args.out or args.run_dir / "report")
-        print(markdown)
-        for path in paths:
-            print(f"wrote {path}")
+        tolerances = {}
+        for item in args.tolerance:
+            metric, _, value = item.partition("=")
+            try:
+                tolerances[metric] = float(value)
+            except ValueError as err:
+                raise ConfigError(
+                    f"--tolerance {item!r} is not METRIC=NUMBER, e.g. fid=0.2"
+                ) from err
+        formats = [name.strip() for name in args.format.split(",") if name.strip()]
+        report = build_report(
+            args.run_dir, args.out or args.run_dir / "report",
+            metrics=args.metric or DEFAULT_METRICS, formats=formats,
+            tolerances=tolerances, alpha=args.alpha,
+        )  # fmt: skip
+        print(report.text)
+        for path in report.paths:
+            if path.parent.name != "figures":
+                print(f"wrote {path}")
+        figures = [path for path in report.paths if path.parent.name == "figures"]
+        if figures:
+            print(f"wrote {len(figures)} figures in {figures[0].parent}")
         return 0
 
 
