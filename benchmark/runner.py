@@ -174,6 +174,7 @@ def _run_cell(
     scoring = _Stopwatch()  # kept apart from training time
     with scoring:
         data_scores = _data_scores(images, checksum, cell, context)
+        data_rates = _data_artifact_rates(images, checksum, cell, context, detect)
 
     # train, saving a sample grid at each checkpoint epoch
     torch.manual_seed(seed_for(cell.seed, "weights"))
@@ -210,7 +211,7 @@ def _run_cell(
             cell.id, "diverged", started, trained, train_seconds=train_seconds,
             eval_seconds=scoring.seconds, epochs_done=outcome.epochs_done,
             history=outcome.history, error=outcome.diverged,
-            data_scores=data_scores, evaluations=evaluations,
+            data_scores=data_scores, data_artifact_rates=data_rates, evaluations=evaluations,
         )  # fmt: skip
 
     # sample, save artifacts and score against clean MNIST test
@@ -226,6 +227,7 @@ def _run_cell(
         cell.id, "done", started, finished, train_seconds=train_seconds,
         eval_seconds=scoring.seconds + finished - trained, epochs_done=outcome.epochs_done,
         scores=scores, data_scores=data_scores, artifact_rates=rates,
+        data_artifact_rates=data_rates,
         evaluations=evaluations, history=outcome.history,
     )  # fmt: skip
 
@@ -329,14 +331,39 @@ def _data_scores(images: torch.Tensor, checksum: str, cell: Cell, context: RunCo
     count = min(cell.evaluation.samples, len(images))
     key = (checksum, count, cell.seed, cell.evaluation.feature_extractor)
     if key not in _DATA_SCORES:
-        rng = torch.Generator().manual_seed(seed_for(cell.seed, "data-sample"))
-        chosen = torch.randperm(len(images), generator=rng)[:count]
-        scores = _score(images[chosen], cell, context)
+        scores = _score(_data_subset(images, cell), cell, context)
         values = {f"data_{name}": value for name, value in scores.values.items()}
         _DATA_SCORES[key] = Scores(
             values, scores.extractor, scores.extractor_hash, count, scores.num_reference
         )
     return _DATA_SCORES[key]
+
+
+_DATA_RATES: dict[tuple[str, int, int, str, str], ArtifactRate] = {}
+
+
+def _data_artifact_rates(
+    images: torch.Tensor, checksum: str, cell: Cell, context: RunContext,
+    detect: tuple[tuple[str, str], ...],
+) -> list[ArtifactRate]:  # fmt: skip
+    """The artifact rate of the training set itself under each detector the cell stands for:
+    the rate a perfect imitator of it would get. Kept per distinct dataset, like `data_*`."""
+    subset = None
+    rates = []
+    for name, params in detect:
+        key = (checksum, min(cell.evaluation.samples, len(images)), cell.seed, name, params)
+        if key not in _DATA_RATES:
+            subset = _data_subset(images, cell) if subset is None else subset
+            _DATA_RATES[key] = _artifact_rate(subset, name, params, context)
+        rates.append(_DATA_RATES[key])
+    return rates
+
+
+def _data_subset(images: torch.Tensor, cell: Cell) -> torch.Tensor:
+    """A seeded random `samples`-sized subset of a training set, scored like samples."""
+    count = min(cell.evaluation.samples, len(images))
+    rng = torch.Generator().manual_seed(seed_for(cell.seed, "data-sample"))
+    return images[torch.randperm(len(images), generator=rng)[:count]]
 
 
 @torch.no_grad()

@@ -82,6 +82,17 @@ CREATE TABLE IF NOT EXISTS artifact_rates (
     num_samples INTEGER NOT NULL,
     PRIMARY KEY (cell_id, corruption, corruption_params)
 );
+CREATE TABLE IF NOT EXISTS data_artifact_rates (
+    cell_id TEXT NOT NULL REFERENCES cells(id),
+    corruption TEXT NOT NULL,
+    corruption_params TEXT NOT NULL,
+    value REAL NOT NULL,
+    detector TEXT NOT NULL,
+    detector_hash TEXT NOT NULL,
+    detector_accuracy REAL NOT NULL,
+    num_samples INTEGER NOT NULL,
+    PRIMARY KEY (cell_id, corruption, corruption_params)
+);
 CREATE TABLE IF NOT EXISTS epoch_metrics (
     cell_id TEXT NOT NULL REFERENCES cells(id),
     epoch INTEGER NOT NULL,
@@ -165,6 +176,7 @@ class CellResult:
     scores: Scores | None = None  # of the generated samples
     data_scores: Scores | None = None  # of the training set itself, names prefixed data_
     artifact_rates: list[ArtifactRate] = field(default_factory=list)
+    data_artifact_rates: list[ArtifactRate] = field(default_factory=list)  # training set's
     evaluations: list[EpochEvaluation] = field(default_factory=list)  # at intermediate epochs
     history: list[tuple[int, int, str, float]] = field(
         default_factory=list
@@ -228,7 +240,8 @@ class Store:
         with self._db:
             self._db.execute("DELETE FROM metrics WHERE cell_id = ?", (cell.id,))
             self._db.execute("DELETE FROM history WHERE cell_id = ?", (cell.id,))
-            for table in ("artifact_rates", "epoch_metrics", "epoch_artifact_rates"):
+            tables = ("artifact_rates", "data_artifact_rates", "epoch_metrics")
+            for table in (*tables, "epoch_artifact_rates"):
                 self._db.execute(f"DELETE FROM {table} WHERE cell_id = ?", (cell.id,))
             self._db.execute(
                 "INSERT OR REPLACE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -244,10 +257,14 @@ class Store:
                     self._db.executemany(
                         "INSERT INTO metrics VALUES (?,?,?,?,?,?,?)", _score_rows(cell.id, scores)
                     )
-            self._db.executemany(
-                "INSERT INTO artifact_rates VALUES (?,?,?,?,?,?,?,?)",
-                ((cell.id, *astuple(rate)) for rate in result.artifact_rates),
-            )
+            for table, rates in (
+                ("artifact_rates", result.artifact_rates),
+                ("data_artifact_rates", result.data_artifact_rates),
+            ):
+                self._db.executemany(
+                    f"INSERT INTO {table} VALUES (?,?,?,?,?,?,?,?)",
+                    ((cell.id, *astuple(rate)) for rate in rates),
+                )
             for evaluation in result.evaluations:
                 rows = _score_rows(cell.id, evaluation.scores)
                 self._db.executemany(

@@ -22,7 +22,8 @@ from reports.thresholds import KEYS, Onset, describe, describe_floor
 logger = logging.getLogger(__name__)
 
 METRICS = (
-    "fid", "data_fid", "artifact_rate", "kid", "precision", "recall", "density", "coverage", "isc"
+    "fid", "data_fid", "artifact_rate", "data_artifact_rate", "kid", "precision", "recall",
+    "density", "coverage", "isc",
 )  # fmt: skip
 
 
@@ -58,7 +59,16 @@ def load_metrics(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
             "FROM artifact_rates",
             db,
         )
-        roles = roles.merge(rates, on=["cell_id", "corruption", "corruption_params"], how="left")
+        keys = ["cell_id", "corruption", "corruption_params"]
+        roles = roles.merge(rates, on=keys, how="left")
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+        if "data_artifact_rates" in tables:  # absent from run directories made before it
+            data_rates = pd.read_sql_query(
+                "SELECT cell_id, corruption, corruption_params, value AS data_artifact_rate "
+                "FROM data_artifact_rates",
+                db,
+            )
+            roles = roles.merge(data_rates, on=keys, how="left")
         baselines = pd.read_sql_query("SELECT name, metric, value, num_samples FROM baselines", db)
     return roles, metrics, baselines
 

@@ -87,6 +87,17 @@ def test_run_smoke_stores_artifact_rates_for_every_role(smoke_run: Path) -> None
     assert all(0.0 <= r[2] <= 1.0 and r[4] > 0.95 for r in rows)
 
 
+def test_run_smoke_stores_the_training_sets_own_artifact_rate(smoke_run: Path) -> None:
+    rows = _rows(
+        smoke_run,
+        "SELECT c.severity, a.corruption, a.value, a.num_samples "
+        "FROM data_artifact_rates a JOIN cells c ON c.id = a.cell_id ORDER BY c.severity",
+    )
+    # 200 of the 256 training images; at severity 0.5 about half of them are corrupted
+    assert [(r[0], r[1], r[3]) for r in rows] == [(0.0, "gaussian", 200), (0.5, "gaussian", 200)]
+    assert rows[0][2] <= 0.02 and 0.4 <= rows[1][2] <= 0.6
+
+
 def test_run_smoke_writes_artifacts(smoke_run: Path) -> None:
     for cell in load_matrix("smoke").cells():
         folder = smoke_run / "cells" / cell.id
@@ -157,7 +168,10 @@ def test_run_is_deterministic_for_a_cell(
 def test_report_prints_and_writes_tables(smoke_run: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["report", str(smoke_run)]) == 0
     out = capsys.readouterr().out
-    header = "| corruption | severity | gan | seeds | fid | data_fid | artifact_rate | kid |"
+    header = (
+        "| corruption | severity | gan | seeds | fid | data_fid | artifact_rate "
+        "| data_artifact_rate | kid |"
+    )
     assert header in out
     assert "| gaussian | 0 | vanilla | 1/1 |" in out and "| gaussian | 0.5 | vanilla | 1/1 |" in out
     assert "Baseline mnist_train (200 real images vs MNIST test)" in out
