@@ -32,8 +32,10 @@ class DetectorRecipe(ClassifierRecipe):
     """Everything that determines a detector's weights, besides its corruption."""
 
     architecture: str = "cnn-s2-32-64-bn128-2class"
-    epochs: int = 2
-    train_images: int = 10000  # the first N MNIST train images, before corruption
+    # NOTE: 2 epochs of 10,000 left block_pixels at 96.8 % held out (5 % of clean
+    # digits flagged); 4 of 20,000 reach 100 % on every built-in for ~12 s more.
+    epochs: int = 4
+    train_images: int = 20000  # the first N MNIST train images, before corruption
     severity: float = 0.5  # balanced classes: half the set is corrupted
 
 

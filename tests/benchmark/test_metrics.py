@@ -194,7 +194,7 @@ def test_data_fid_and_artifact_rate_grow_with_severity_on_real_mnist(
     assert fids[0] < fids[1] < fids[2], fids
     assert rates[0] < rates[1] < rates[2], rates
     # a perfect imitator of the corrupted set is flagged at about the severity,
-    # give or take the detector's own error (block_pixels: ~4 % held out)
+    # give or take the detector's own held-out error
     assert rates == pytest.approx([0.0, 0.25, 0.5], abs=max(0.03, 2 * (1 - detector.accuracy)))
 
 
