@@ -28,6 +28,9 @@ from corruptions.idx import write_atomic
 logger = logging.getLogger(__name__)
 
 EXTRACTOR_NAME = "mnist-cnn"
+# NOTE: MnistCNN inference runs in batches of this many images: ~1.5x faster than
+# 1000 on 2 cores (the activations stay in cache), with bit-identical outputs.
+INFERENCE_BATCH = 250
 FEATURE_LAYER = "features"
 LOGITS_LAYER = "logits"
 
@@ -88,7 +91,7 @@ class Extractor:
     feature_layer: str = FEATURE_LAYER
     logits_layer: str = LOGITS_LAYER
     channels: int = 1
-    batch_size: int = 250  # 1.7x faster than 1000 on 2 cores (cache-sized), same values
+    batch_size: int = INFERENCE_BATCH
 
 
 class MnistFeatureExtractor(torch_fidelity.FeatureExtractorBase):
@@ -167,10 +170,11 @@ def train_classifier(
 def classifier_accuracy(model: MnistCNN, test: ImageSet, device: torch.device) -> float:
     model.eval()
     correct = 0
-    for start in range(0, len(test.images), 1000):
-        batch = test.images[start : start + 1000].unsqueeze(1).float().to(device) / 255.0
+    for start in range(0, len(test.images), INFERENCE_BATCH):
+        stop = start + INFERENCE_BATCH
+        batch = test.images[start:stop].unsqueeze(1).float().to(device) / 255.0
         _, logits = model(batch)
-        correct += (logits.argmax(1).cpu() == test.labels[start : start + 1000]).sum().item()
+        correct += (logits.argmax(1).cpu() == test.labels[start:stop]).sum().item()
     return correct / len(test.images)
 
 
