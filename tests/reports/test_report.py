@@ -100,3 +100,11 @@ def test_report_html_renders_in_chromium_with_every_image(run_dir: Path) -> None
     assert len(images) >= 4
     assert all(complete and width > 0 for _, complete, width in images), images
     assert "onset (fid)" in headers and "onset (artifact_rate)" in headers
+
+
+@pytest.mark.parametrize("alpha", ["0", "1.5"])
+def test_report_rejects_alpha_outside_the_unit_interval(
+    run_dir: Path, capsys: pytest.CaptureFixture, alpha: str
+) -> None:
+    assert main(["report", str(run_dir), "--alpha", alpha]) == 2
+    assert f"error: --alpha must lie in (0, 1), got {float(alpha)!r}" in capsys.readouterr().err
