@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import sqlite3
+import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -295,7 +296,9 @@ def _mosaic(run_dir: Path, rows: pd.DataFrame) -> plt.Figure:
                 axes.set_title(name, fontsize=9)
             if j == 0:
                 axes.set_ylabel(f"severity {severity:g}", fontsize=9)
-    figure.suptitle(f"samples: {_title(rows)}", fontsize=10)
+    # a one-GAN mosaic is narrow: wrap its title to the figure's width (~11 characters an inch)
+    width = int(figure.get_figwidth() * 11)
+    figure.suptitle(textwrap.fill(f"samples: {_title(rows)}", width), fontsize=10)
     figure.tight_layout()
     return figure
 
