@@ -158,16 +158,9 @@ def _run_cell(
     folder.mkdir(parents=True, exist_ok=True)
 
     # build the (corrupted) training set; it depends on the seed, not on the GAN
-    train = _mnist("train", context.data_dir, context.cache_dir)
-    images = train.images[: cell.training.train_subset]
-    corruption = None
-    if cell.corruption != CLEAN:
-        corruption = _prepared(cell.corruption, cell.corruption_params, context)
-        data_rng = torch.Generator().manual_seed(seed_for(cell.seed, "data"))
-        corrupted = corruption.corrupt(images, cell.severity, data_rng)
-        images = corrupted.images
+    images, corruption, corrupted = _training_set(cell, context)
     checksum = dataset_checksum(images)
-    if corruption is not None:
+    if corruption is not None and corrupted is not None:
         extra = {"sha256": checksum, **corruption.manifest()}
         write_manifest(folder / "manifest.json", cell, corrupted, extra)
 
@@ -230,6 +223,20 @@ def _run_cell(
         data_artifact_rates=data_rates,
         evaluations=evaluations, history=outcome.history,
     )  # fmt: skip
+
+
+def _training_set(
+    cell: Cell, context: RunContext
+) -> tuple[torch.Tensor, Corruption | None, Corrupted | None]:
+    """The cell's uint8 training images, with its corruption and what it did (None if clean)."""
+    train = _mnist("train", context.data_dir, context.cache_dir)
+    images = train.images[: cell.training.train_subset]
+    if cell.corruption == CLEAN:
+        return images, None, None
+    corruption = _prepared(cell.corruption, cell.corruption_params, context)
+    data_rng = torch.Generator().manual_seed(seed_for(cell.seed, "data"))
+    corrupted = corruption.corrupt(images, cell.severity, data_rng)
+    return corrupted.images, corruption, corrupted
 
 
 class _Stopwatch:
@@ -576,6 +583,10 @@ def _run_pending(
         found.setdefault(role.cell.id, set()).add((role.corruption, role.corruption_params))
     detect = {cell_id: tuple(sorted(pairs)) for cell_id, pairs in found.items()}
 
+    # a finished cell the matrix now has stand for another corruption too (a clean
+    # cell, after --force added one) is rated under that detector from its samples
+    _rate_under_new_roles(store, selected, statuses, detect, context)
+
     # train the classifier and detectors here, once, before workers need them
     if pending:
         _extractor(matrix.evaluation.feature_extractor, context)
@@ -599,6 +610,33 @@ def _run_pending(
                 break
     counts["not_run"] = len(pending) - ran
     return counts
+
+
+def _rate_under_new_roles(
+    store: Store, cells: list[Cell], statuses: dict[str, str],
+    detect: Mapping[str, tuple[tuple[str, str], ...]], context: RunContext,
+) -> None:  # fmt: skip
+    """Add the artifact rates (of the samples and of the training set) that finished
+    cells lack under the detectors of the roles they now have."""
+    have = store.artifact_rate_keys()
+    for cell in cells:
+        missing = tuple(pair for pair in detect[cell.id] if pair not in have.get(cell.id, set()))
+        if statuses.get(cell.id) != "done" or not missing:
+            continue
+        path = store.cell_dir(cell.id) / "samples.pt"
+        if not path.exists():
+            logger.warning("cell %s has no samples.pt: no artifact rate under %s", cell.label,
+                           ", ".join(name for name, _ in missing))  # fmt: skip
+            continue
+        samples = torch.load(path, weights_only=True)
+        images, _, _ = _training_set(cell, context)
+        rates = [_artifact_rate(samples, name, params, context) for name, params in missing]
+        data_rates = _data_artifact_rates(images, dataset_checksum(images), cell, context, missing)
+        store.add_artifact_rates(cell.id, rates, data_rates)
+        logger.info(
+            "artifact rates added id=%s label=%s%s", cell.id, cell.label,
+            "".join(f" artifact_rate[{r.corruption}]={r.value:.4g}" for r in rates),
+        )  # fmt: skip
 
 
 def _prepare_corruptions(cells: list[Cell], context: RunContext) -> None:

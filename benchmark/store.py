@@ -280,6 +280,25 @@ class Store:
                 ((cell.id, *row) for row in result.history),
             )
 
+    def artifact_rate_keys(self) -> dict[str, set[tuple[str, str]]]:
+        """The (corruption, params) pairs each cell has a final artifact rate under."""
+        keys: dict[str, set[tuple[str, str]]] = {}
+        rows = self._db.execute("SELECT cell_id, corruption, corruption_params FROM artifact_rates")
+        for cell_id, corruption, params in rows:
+            keys.setdefault(cell_id, set()).add((corruption, params))
+        return keys
+
+    def add_artifact_rates(
+        self, cell_id: str, rates: Iterable[ArtifactRate], data_rates: Iterable[ArtifactRate]
+    ) -> None:
+        """Add a finished cell's rates under more detectors, in one transaction."""
+        with self._db:
+            for table, rows in (("artifact_rates", rates), ("data_artifact_rates", data_rates)):
+                self._db.executemany(
+                    f"INSERT OR REPLACE INTO {table} VALUES (?,?,?,?,?,?,?,?)",
+                    ((cell_id, *astuple(rate)) for rate in rows),
+                )
+
     def record_roles(self, roles: Iterable[Any]) -> None:
         """Store which cell answers each combination the matrix asks for (see `Matrix.roles`)."""
         with self._db:

@@ -260,3 +260,26 @@ def test_run_rejects_bad_matrix_files_with_one_line(
     assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
     assert re.search(message, err), err
     assert not out.exists()
+
+
+def test_run_rates_a_finished_clean_cell_under_a_corruption_added_later(
+    data_dir: Path, cache_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    out = tmp_path / "run"
+    assert _run(data_dir, cache_dir, out, _matrix(tmp_path, severities="[0.0]")) == 0
+    capsys.readouterr()
+
+    # the same clean cell, now also the baseline of block_pixels: rated, not retrained
+    other = tmp_path / "other.toml"
+    other.write_text(_matrix(tmp_path).read_text().replace('"gaussian"', '"block_pixels"'))
+    monkeypatch.setattr(runner, "_run_cell", lambda *args: pytest.fail("a cell was trained"))
+    assert _run(data_dir, cache_dir, out, other, "--force", "-k", "clean") == 0
+    assert "1 cells: 1 done, 0 failed, 0 diverged, 1 cached, 2 deselected in" in (
+        capsys.readouterr().out
+    )
+    with sqlite3.connect(out / "results.sqlite") as db:
+        for table in ("artifact_rates", "data_artifact_rates"):
+            rows = db.execute(f"SELECT corruption, value, num_samples FROM {table}").fetchall()
+            assert sorted(r[0] for r in rows) == ["block_pixels", "gaussian"], table
+            assert all(0.0 <= r[1] <= 1.0 and r[2] == 100 for r in rows), rows
