@@ -416,6 +416,9 @@ def _array(data: Mapping[str, Any], key: str, where: str) -> list[Any]:
     return value
 
 
+_TOML_KINDS = {str: "string", dict: "table", list: "list", int: "integer", bool: "boolean"}
+
+
 def _typed(
     table: Mapping[str, Any],
     key: str,
@@ -430,5 +433,6 @@ def _typed(
         return default
     value = table[key]
     if not isinstance(value, kind):
-        raise ConfigError(f"{where} {key} must be a {kind.__name__}, got {value!r}")
+        kind_name = _TOML_KINDS.get(kind, kind.__name__)
+        raise ConfigError(f"{where} {key} must be a {kind_name}, got {value!r}")
     return value

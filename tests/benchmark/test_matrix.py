@@ -145,11 +145,28 @@ def test_matrix_list_params_are_swept() -> None:
             r"network='resnet' is unknown; accepted: dcgan, mlp",
         ),
         (_matrix(gans=[]), r"needs at least one \[\[gans\]\] entry"),
+        (_matrix(training=5), r"matrix \[training\] must be a table, got 5"),
+        (
+            _matrix(corruptions=["gaussian"]),
+            r"\[\[corruptions\]\] entries must be tables, got 'gaussian'",
+        ),
+        (_matrix(matrix={"name": 5, "seeds": [0]}), r"\[matrix\] name must be a string, got 5"),
+        (
+            _matrix(gans=[{"name": "vanilla", "params": [1]}]),
+            r"\[\[gans\]\] params must be a table, got \[1\]",
+        ),
     ],
 )
 def test_matrix_rejects_bad_input(data: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_matrix(data)
+
+
+def test_load_matrix_unreadable_file(tmp_path: Path) -> None:
+    folder = tmp_path / "folder.toml"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match=r"--matrix '.*folder\.toml' cannot be read: "):
+        load_matrix(str(folder))
 
 
 def test_load_matrix_malformed_toml(tmp_path: Path) -> None:
