@@ -259,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
+    if not args.verbose:
+        # a local Dask cluster logs a dozen INFO lines of its own start-up
+        logging.getLogger("distributed").setLevel(max(level, logging.WARNING))
     try:
         return args.execute(args)
     except BenchmarkError as err:
