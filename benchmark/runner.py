@@ -285,13 +285,18 @@ def _artifact_rate(
 
 @functools.lru_cache(maxsize=16)
 def _detector(name: str, params: str, context: RunContext) -> Detector:
-    # a shorthand's resolved params are its long form's (`Corruption.canonical`)
-    cls = CORRUPTIONS.get(name)
-    resolved = tuple(sorted(json.loads(params).items()))
-    corruption = _prepared(cls.canonical or name, resolved, context)
+    corruption = _role_corruption(name, params, context)
     train = _mnist("train", context.data_dir, context.cache_dir)
     test = _mnist("test", context.data_dir, context.cache_dir)
     return load_or_train_detector(corruption, train, test, context.cache_dir, context.device)
+
+
+def _role_corruption(name: str, params: str, context: RunContext) -> Corruption:
+    """The prepared corruption of a role: a name and its canonical params JSON."""
+    # a shorthand's resolved params are its long form's (`Corruption.canonical`)
+    cls = CORRUPTIONS.get(name)
+    resolved = tuple(sorted(json.loads(params).items()))
+    return _prepared(cls.canonical or name, resolved, context)
 
 
 def write_manifest(path: Path, cell: Cell, corrupted: Corrupted, extra: dict[str, object]) -> None:
@@ -569,19 +574,22 @@ def _run_pending(
         context.device, executor.name,
     )  # fmt: skip
 
-    # missing data or weights are an error now, before any training, not a failed cell later
-    _prepare_corruptions(pending, context)
-    if pending and matrix.evaluation.feature_extractor == "inception":
-        _extractor("inception", context)
-
-    # the real-data floor: MNIST train images scored like a generator's samples
-    _record_train_baseline(store, matrix, context)
-
     # each cell's artifact rate under every corruption it stands for
     found: dict[str, set[tuple[str, str]]] = {}
     for role in roles:
         found.setdefault(role.cell.id, set()).add((role.corruption, role.corruption_params))
     detect = {cell_id: tuple(sorted(pairs)) for cell_id, pairs in found.items()}
+
+    # missing data or weights are an error now, before any training, not a failed cell
+    # later; a clean cell needs the data of every corruption it stands for, for its detector
+    _prepare_corruptions(pending, context)
+    for name, params in sorted({pair for cell in pending for pair in detect[cell.id]}):
+        _role_corruption(name, params, context)
+    if pending and matrix.evaluation.feature_extractor == "inception":
+        _extractor("inception", context)
+
+    # the real-data floor: MNIST train images scored like a generator's samples
+    _record_train_baseline(store, matrix, context)
 
     # a finished cell the matrix now has stand for another corruption too (a clean
     # cell, after --force added one) is rated under that detector from its samples
