@@ -17,6 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from reports.tables import (
+    detector_lines,
+    load_detectors,
     load_epoch_metrics,
     load_metrics,
     metric_table,
@@ -70,7 +72,7 @@ def build_report(
 
     # metric tables: final scores, and per epoch where the run has them
     table = metric_table(roles, long_metrics)
-    metrics_md = to_markdown(table, baselines)
+    metrics_md = to_markdown(table, baselines) + detector_lines(load_detectors(run_dir))
     report.paths += _write_table(table, metrics_md, out_dir / "metrics", formats)
     epoch_roles, epoch_metrics = load_epoch_metrics(run_dir)
     by_epoch_md = ""

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from reports.tables import load_detectors
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1200px; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
@@ -142,11 +144,7 @@ def _metadata(run_dir: Path) -> str:
             "SELECT DISTINCT extractor, extractor_hash, num_samples, num_reference FROM metrics",
             db,
         )
-        detectors = pd.read_sql_query(
-            "SELECT DISTINCT corruption, corruption_params, detector, detector_hash, "
-            "detector_accuracy FROM artifact_rates",
-            db,
-        )
+    detectors = load_detectors(run_dir)
     for title, frame in (("Feature extractors", extractors), ("Artifact detectors", detectors)):
         if not frame.empty:
             parts.append(f"<h3>{title}</h3>" + frame.to_html(index=False, border=0))

@@ -73,6 +73,28 @@ def load_metrics(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFram
     return roles, metrics, baselines
 
 
+def load_detectors(run_dir: Path) -> pd.DataFrame:
+    """The artifact detectors behind a run's rates: corruption, params, name, hash, accuracy."""
+    with sqlite3.connect(Path(run_dir) / "results.sqlite") as db:
+        return pd.read_sql_query(
+            "SELECT DISTINCT corruption, corruption_params, detector, detector_hash, "
+            "detector_accuracy FROM artifact_rates ORDER BY corruption, corruption_params",
+            db,
+        )
+
+
+def detector_lines(detectors: pd.DataFrame) -> str:
+    """One line per detector, to print under the metric table its artifact rates come from."""
+    lines = []
+    for row in detectors.itertuples(index=False):
+        params = ", ".join(f"{k}={v}" for k, v in sorted(json.loads(row.corruption_params).items()))
+        lines.append(
+            f"Artifact detector {row.corruption}" + (f" ({params})" if params else "")
+            + f": {row.detector} {row.detector_hash}, held-out accuracy {row.detector_accuracy:.4f}"
+        )  # fmt: skip
+    return "".join(f"\n{line}\n" for line in lines)
+
+
 def load_epoch_metrics(run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Roles crossed with the epochs each cell was evaluated at, and those metrics (long form).
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import sqlite3
 from pathlib import Path
 
@@ -175,6 +176,11 @@ def test_report_prints_and_writes_tables(smoke_run: Path, capsys: pytest.Capture
     assert header in out
     assert "| gaussian | 0 | vanilla | 1/1 |" in out and "| gaussian | 0.5 | vanilla | 1/1 |" in out
     assert "Baseline mnist_train (200 real images vs MNIST test)" in out
+    detector = (
+        r"\nArtifact detector gaussian \(blur_sigma=1\.0, noise_std=0\.2\): "
+        r"artifact-detector [0-9a-f]{12}, held-out accuracy (0\.9[5-9]|1\.0)\d+\n"
+    )
+    assert re.search(detector, out), out
     assert (smoke_run / "report" / "metrics.csv").exists()
     assert (smoke_run / "report" / "metrics.md").read_text() in out
 
