@@ -262,6 +262,8 @@ def threshold_markdown(table: pd.DataFrame, alpha: float) -> str:
         cells = [corruption, gan, str(row.seeds)]
         cells += [_text(row, f"{m}_text") for m in metrics]
         floors = [f"{m} {_text(row, f'floor_{m}_text')}" for m in metrics]
+        if all(pd.isna(row.get(f"floor_{m}")) for m in metrics):
+            floors = ["— (one seed)"]
         cells += [f"{row.worst_tested:g}", ", ".join(floors)]
         lines.append("| " + " | ".join(cells) + " |")
 

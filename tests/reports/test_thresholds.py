@@ -108,6 +108,12 @@ def test_onsets_and_tables_over_a_per_seed_frame() -> None:
     assert "| corruption | gan | seeds | onset (fid) | onset (artifact_rate) |" in markdown
     assert "| gaussian | vanilla | 3 | 0.3 (+37%, p=" in markdown
     assert "| gaussian | ambient | 3 | none ≤ 0.3 | none ≤ 0.3 |" in markdown
+    assert "| 0.3 | fid ±1.2%, artifact_rate ±0 |" in markdown  # the clean spread, per metric
+
+    # one seed: no spread to show
+    single_seed = onsets(frame[frame.seed == 0], ["fid"])
+    single = threshold_markdown(threshold_table(single_seed, ["fid"]), ALPHA)
+    assert "| gaussian | vanilla | 1 | 0.3 (+38%)¹ | 0.3 | — (one seed) |" in single
 
 
 def test_rules_with_replaces_tolerances_and_rejects_unknown_metrics() -> None:
