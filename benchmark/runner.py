@@ -580,11 +580,8 @@ def _run_pending(
         found.setdefault(role.cell.id, set()).add((role.corruption, role.corruption_params))
     detect = {cell_id: tuple(sorted(pairs)) for cell_id, pairs in found.items()}
 
-    # missing data or weights are an error now, before any training, not a failed cell
-    # later; a clean cell needs the data of every corruption it stands for, for its detector
-    _prepare_corruptions(pending, context)
-    for name, params in sorted({pair for cell in pending for pair in detect[cell.id]}):
-        _role_corruption(name, params, context)
+    # missing data or weights are an error now, before any training, not a failed cell later
+    _prepare_corruptions(pending, detect, context)
     if pending and matrix.evaluation.feature_extractor == "inception":
         _extractor("inception", context)
 
@@ -647,15 +644,17 @@ def _rate_under_new_roles(
         )  # fmt: skip
 
 
-def _prepare_corruptions(cells: list[Cell], context: RunContext) -> None:
-    """Load the outside data of every corruption the cells use (decoded once into the cache).
+def _prepare_corruptions(
+    cells: list[Cell], detect: Mapping[str, tuple[tuple[str, str], ...]], context: RunContext
+) -> None:
+    """Load the outside data of every corruption the cells stand for (decoded once into the
+    cache): a corrupted cell's own, and each one whose detector rates a clean cell.
 
     Raises:
         DataError: if a corruption's data (an EMNIST split, say) cannot be had.
     """
-    distinct = {(c.corruption, c.corruption_params) for c in cells if c.corruption != CLEAN}
-    for name, params in sorted(distinct, key=repr):
-        _prepared(name, params, context)
+    for name, params in sorted({pair for cell in cells for pair in detect[cell.id]}):
+        _role_corruption(name, params, context)
 
 
 @functools.lru_cache(maxsize=8)
